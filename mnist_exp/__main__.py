@@ -1,0 +1,3 @@
+from mnist_exp.train import main
+
+main()

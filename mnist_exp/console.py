@@ -1,0 +1,88 @@
+"""What a person sees: rich tables and lines on the console, plain-text copies in the run's log.
+
+Log lines go through `logging` (Hydra sends them to the console and the run's log file). Tables
+are printed by rich and their plain text is logged to `mnist_exp.logfile`, a logger that writes
+to the file only, so the log file reads like the console without showing anything twice.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
+from rich.table import Table
+from rich import get_console
+
+log = logging.getLogger("mnist_exp")
+file_log = logging.getLogger("mnist_exp.logfile")
+
+
+def show(renderable) -> None:
+    """Print a rich renderable and keep its plain text in the log file."""
+    get_console().print(renderable)
+    plain = Console(file=io.StringIO(), width=110, color_system=None, force_terminal=False)
+    plain.print(renderable)
+    file_log.info("\n" + plain.file.getvalue().rstrip())
+
+
+def show_config(cfg: DictConfig) -> None:
+    yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    show(Syntax(yaml.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+
+
+def show_model_summary(rows: list[tuple[str, str, int]], total: int) -> None:
+    """The seed's torchsummary-style table: layer, output shape, parameters, and the total."""
+    table = Table(title="Model summary", title_justify="left")
+    table.add_column("Layer (type)")
+    table.add_column("Output shape")
+    table.add_column("Param #", justify="right")
+    for name, shape, count in rows:
+        table.add_row(name, shape, f"{count:,}")
+    table.add_section()
+    table.add_row("Total params", "", f"{total:,}", style="bold")
+    show(table)
+
+
+def epoch_progress() -> Progress:
+    """A transient per-epoch bar with the running batch loss; silent when not on a terminal."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=get_console(),
+        disable=not get_console().is_terminal,
+    )
+
+
+def log_epoch(record: dict, epochs: int) -> None:
+    log.info(
+        "Epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  lr %.2e  %.1f s",
+        record["epoch"],
+        epochs,
+        record["train_loss"],
+        record["train_acc"],
+        record["test_loss"],
+        record["test_acc"],
+        record["lr"],
+        record["seconds"],
+    )
+
+
+def show_final_summary(metrics: dict, run_dir: str) -> None:
+    table = Table(title=f"Run {metrics['status']}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("model", f"{metrics['model']} ({metrics['params']:,} params) on {metrics['device']}")
+    table.add_row("epochs", f"{len(metrics['history'])}/{metrics['epochs']}")
+    table.add_row("final test acc", f"{metrics['final_test_acc']:.2f}%")
+    table.add_row("best test acc", f"{metrics['best_test_acc']:.2f}%")
+    table.add_row("duration", f"{metrics['duration_s']:.1f} s")
+    table.add_row("run dir", run_dir)
+    show(table)

@@ -1,0 +1,46 @@
+"""Optimizer and learning-rate schedule from their config groups.
+
+Both groups are `_partial_` configs completed here with what only the run knows: the model's
+parameters and, for per-batch schedulers, how many batches an epoch has.
+"""
+
+from __future__ import annotations
+
+import torch
+from hydra.utils import instantiate
+from torch.optim import lr_scheduler
+
+# Schedulers whose step() belongs after every batch; every other one is stepped once per epoch.
+PER_BATCH = (lr_scheduler.OneCycleLR,)
+
+
+def build_optimizer(optimizer_cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
+    return instantiate(optimizer_cfg)(model.parameters())
+
+
+class Schedule:
+    """The configured scheduler (or none), stepped at the right moment: per batch or per epoch."""
+
+    def __init__(self, scheduler_cfg, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+        self.scheduler = None
+        self.per_batch = False
+        if scheduler_cfg:
+            make = instantiate(scheduler_cfg)
+            self.per_batch = issubclass(make.func, PER_BATCH)
+            extra = {"steps_per_epoch": steps_per_epoch} if self.per_batch else {}
+            self.scheduler = make(optimizer, **extra)
+
+    def after_batch(self) -> None:
+        if self.per_batch:
+            self.scheduler.step()
+
+    def after_epoch(self) -> None:
+        if self.scheduler is not None and not self.per_batch:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict | None:
+        return self.scheduler.state_dict() if self.scheduler is not None else None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state)

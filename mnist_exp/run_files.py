@@ -1,0 +1,42 @@
+"""What a run leaves on disk: metrics.json and checkpoints, always written atomically.
+
+A file is written beside its final name and renamed over it, so a run killed at any moment
+leaves either the previous complete file or the new complete file, never half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json(path: Path, document: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(document, indent=2) + "\n").encode())
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """torch.save into memory, then one atomic write; loadable with weights_only=True."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,69 @@
+"""TensorBoard events for one run, written into the run's own directory.
+
+HParams: `SummaryWriter.add_hparams` writes into a new timestamped sub-run with its own
+experiment summary, which hides the columns of the other jobs of a sweep. Writing only the
+session start/end summaries into the run's directory lets TensorBoard build the table from
+every run under a logdir, with all their keys as columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+EPOCH_SCALARS = {
+    "train/loss": "train_loss",
+    "train/acc": "train_acc",
+    "test/loss": "test_loss",
+    "test/acc": "test_acc",
+    "lr": "lr",
+}
+
+
+def flat_hparams(cfg: DictConfig, choices: dict[str, str]) -> dict[str, float | int | str | bool]:
+    """Group choices plus every scalar config value, keyed by dotted path (`optimizer.lr`)."""
+    flat: dict[str, float | int | str | bool] = dict(choices)
+
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            if str(key).startswith("_"):
+                continue
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif isinstance(value, (bool, int, float, str)):
+                flat[f"{prefix}{key}"] = value
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
+
+
+class TensorBoardLog:
+    def __init__(self, run_dir: Path):
+        self.writer = SummaryWriter(log_dir=str(run_dir))
+
+    def log_start(self, cfg: DictConfig, model: torch.nn.Module, example: torch.Tensor) -> None:
+        yaml = OmegaConf.to_yaml(cfg, resolve=True)
+        self.writer.add_text("config", "```yaml\n" + yaml + "```", global_step=0)
+        self.writer.add_graph(model, example)
+
+    def log_batch_loss(self, step: int, loss: float) -> None:
+        self.writer.add_scalar("train/batch_loss", loss, step)
+
+    def log_epoch(self, record: dict) -> None:
+        for tag, key in EPOCH_SCALARS.items():
+            self.writer.add_scalar(tag, record[key], record["epoch"])
+        self.writer.flush()
+
+    def log_hparams(self, values: dict, metrics: dict[str, float]) -> None:
+        _experiment, session_start, session_end = hparams(values, metrics)
+        self.writer.file_writer.add_summary(session_start)
+        self.writer.file_writer.add_summary(session_end)
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value)
+
+    def close(self) -> None:
+        self.writer.close()

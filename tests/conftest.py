@@ -1,0 +1,34 @@
+"""Shared helpers: composing the app's config as Hydra would, and running the CLI as a user types it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+
+@pytest.fixture
+def compose_config():
+    """compose(overrides) -> the run config, from the configs shipped in the package."""
+
+    def _compose(*overrides: str):
+        with initialize_config_module("mnist_exp.conf", version_base="1.3"):
+            return compose("config", overrides=list(overrides))
+
+    return _compose
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m mnist_exp ARGS` in a subprocess, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_exp", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,72 @@
+"""Every option of every group composes and instantiates; presets hold the seed's exact recipes."""
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from mnist_exp.optim import Schedule, build_optimizer
+
+GROUPS = {
+    "model": ["v1", "v2", "v3"],
+    "optimizer": ["adam", "adamw", "sgd"],
+    "scheduler": ["none", "cosine", "step", "onecycle"],
+    "data": ["mnist"],
+    "experiment": ["seed_v1", "seed_v2", "seed_v3"],
+}
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
+def test_every_group_option_composes_and_instantiates(compose_config, group, option):
+    cfg = compose_config(f"{group}={option}")
+    model = instantiate(cfg.model)
+    optimizer = build_optimizer(cfg.optimizer, model)
+    Schedule(cfg.scheduler, optimizer, steps_per_epoch=10)
+    assert cfg.data.batch_size >= 1
+
+
+def test_default_run_is_v3_adamw_cosine_on_mnist(compose_config):
+    cfg = compose_config()
+    assert (cfg.model.name, cfg.optimizer._target_, cfg.scheduler._target_, cfg.data.name) == (
+        "v3",
+        "torch.optim.AdamW",
+        "torch.optim.lr_scheduler.CosineAnnealingLR",
+        "mnist",
+    )
+    assert (cfg.data.mean, cfg.data.std, cfg.data.batch_size, cfg.data.train_subset) == (0.1307, 0.3081, 128, 0)
+
+
+def test_cosine_t_max_follows_epochs_unless_set(compose_config):
+    assert compose_config("scheduler=cosine", "trainer.epochs=7").scheduler.T_max == 7
+    assert compose_config("scheduler=cosine", "scheduler.T_max=3").scheduler.T_max == 3
+
+
+def test_seed_v1_recipe(compose_config):
+    cfg = compose_config("experiment=seed_v1")
+    assert cfg.model.name == "v1"
+    assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 1e-3
+    assert not cfg.scheduler
+    assert (cfg.trainer.epochs, cfg.data.batch_size, cfg.data.test_batch_size) == (20, 128, 2000)
+
+
+@pytest.mark.parametrize("preset,model,test_batch", [("seed_v2", "v2", 2000), ("seed_v3", "v3", 128)])
+def test_seed_v2_v3_recipes(compose_config, preset, model, test_batch):
+    cfg = compose_config(f"experiment={preset}", "trainer.epochs=5")
+    assert cfg.model.name == model
+    assert cfg.model.dropout == 0.1
+    assert cfg.optimizer._target_ == "torch.optim.AdamW"
+    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay) == (1e-3, 1e-4)
+    assert cfg.scheduler._target_.endswith("CosineAnnealingLR")
+    assert cfg.scheduler.T_max == 20, "the seed's T_max stays 20 even when a run is shortened"
+    assert (cfg.data.batch_size, cfg.data.test_batch_size) == (128, test_batch)
+
+
+def test_command_line_overrides_beat_the_preset(compose_config):
+    cfg = compose_config("experiment=seed_v1", "optimizer.lr=0.01", "model=v3")
+    assert cfg.optimizer.lr == 0.01 and cfg.model.name == "v3"
+
+
+def test_sgd_uses_nesterov_momentum(compose_config):
+    cfg = compose_config("optimizer=sgd")
+    optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(2, 2))
+    assert optimizer.param_groups[0]["nesterov"] is True
+    assert optimizer.param_groups[0]["momentum"] > 0

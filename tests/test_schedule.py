@@ -1,0 +1,68 @@
+"""Optimizer x scheduler combinations step at the right moment through the real training loop."""
+
+import math
+
+import pytest
+import torch
+
+from mnist_exp.loop import train_epoch
+from mnist_exp.models import ConvNet
+from mnist_exp.optim import Schedule, build_optimizer
+
+EPOCHS, SAMPLES, BATCH = 3, 40, 8  # 5 batches an epoch
+
+
+def run_epochs(compose_config, optimizer, scheduler, **overrides):
+    cfg = compose_config(
+        f"optimizer={optimizer}", f"scheduler={scheduler}", f"trainer.epochs={EPOCHS}",
+        *(f"{k}={v}" for k, v in overrides.items()),
+    )
+    torch.manual_seed(0)
+    model = ConvNet("tiny", [{"channels": 4, "pool": True}])
+    images, labels = torch.randn(SAMPLES, 1, 28, 28), torch.randint(0, 10, (SAMPLES,))
+    opt = build_optimizer(cfg.optimizer, model)
+    schedule = Schedule(cfg.scheduler, opt, steps_per_epoch=SAMPLES // BATCH)
+    lrs, batch_lrs = [], [opt.param_groups[0]["lr"]]
+
+    def record_next_batch_lr(_loss):
+        batch_lrs.append(opt.param_groups[0]["lr"])
+
+    for _ in range(EPOCHS):
+        lrs.append(opt.param_groups[0]["lr"])
+        train_epoch(model, images, labels, torch.randperm(SAMPLES), BATCH, opt, schedule, record_next_batch_lr)
+        schedule.after_epoch()
+    lrs.append(opt.param_groups[0]["lr"])
+    return cfg, lrs, batch_lrs[:-1]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_no_scheduler_keeps_the_learning_rate(compose_config, optimizer):
+    cfg, lrs, _ = run_epochs(compose_config, optimizer, "none")
+    assert lrs == [cfg.optimizer.lr] * (EPOCHS + 1)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_cosine_steps_once_per_epoch(compose_config, optimizer):
+    cfg, lrs, _ = run_epochs(compose_config, optimizer, "cosine")
+    base = cfg.optimizer.lr
+    expected = [base * (1 + math.cos(math.pi * e / EPOCHS)) / 2 for e in range(EPOCHS + 1)]
+    assert lrs == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_step_decays_every_step_size_epochs(compose_config, optimizer):
+    cfg, lrs, _ = run_epochs(compose_config, optimizer, "step", **{"scheduler.step_size": 2})
+    base, gamma = cfg.optimizer.lr, cfg.scheduler.gamma
+    assert lrs == pytest.approx([base, base, base * gamma, base * gamma])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_onecycle_steps_every_batch_and_ends_its_cycle_exactly(compose_config, optimizer):
+    # OneCycleLR raises if stepped past epochs * steps_per_epoch, so finishing proves the count.
+    cfg, _, batch_lrs = run_epochs(compose_config, optimizer, "onecycle")
+    initial = cfg.scheduler.max_lr / cfg.scheduler.div_factor
+    assert len(batch_lrs) == EPOCHS * SAMPLES // BATCH
+    assert len(set(batch_lrs)) == len(batch_lrs), "a new learning rate for every batch"
+    assert batch_lrs[0] == pytest.approx(initial)
+    assert max(batch_lrs) == pytest.approx(cfg.scheduler.max_lr, rel=0.05)
+    assert batch_lrs[-1] == pytest.approx(initial / cfg.scheduler.final_div_factor)
