@@ -11,11 +11,11 @@ import io
 import logging
 
 from omegaconf import DictConfig, OmegaConf
+from rich import get_console
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
-from rich import get_console
 
 log = logging.getLogger("mnist_exp")
 file_log = logging.getLogger("mnist_exp.logfile")
@@ -63,7 +63,7 @@ def epoch_progress() -> Progress:
 
 def log_epoch(record: dict, epochs: int) -> None:
     log.info(
-        "Epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  lr %.2e  %.1f s",
+        "Epoch %d/%d | train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.2e | %.1f s",
         record["epoch"],
         epochs,
         record["train_loss"],

@@ -8,6 +8,7 @@ every run under a logdir, with all their keys as columns.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -48,7 +49,9 @@ class TensorBoardLog:
     def log_start(self, cfg: DictConfig, model: torch.nn.Module, example: torch.Tensor) -> None:
         yaml = OmegaConf.to_yaml(cfg, resolve=True)
         self.writer.add_text("config", "```yaml\n" + yaml + "```", global_step=0)
-        self.writer.add_graph(model, example)
+        with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns it is deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            self.writer.add_graph(model, example)
 
     def log_batch_loss(self, step: int, loss: float) -> None:
         self.writer.add_scalar("train/batch_loss", loss, step)

@@ -76,9 +76,11 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None)
         for epoch in range(1, cfg.trainer.epochs + 1):
             epoch_started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            bar = progress.add_task(f"Epoch {epoch}/{cfg.trainer.epochs}", total=steps_per_epoch, loss=float("nan"))
+            bar = progress.add_task(
+                f"Epoch {epoch}/{cfg.trainer.epochs}", total=steps_per_epoch, loss=float("nan")
+            )
 
-            def on_batch(loss: torch.Tensor) -> None:
+            def on_batch(loss: torch.Tensor, bar=bar) -> None:
                 nonlocal step
                 step += 1
                 if step % every == 0:
@@ -89,11 +91,19 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None)
 
             order = torch.randperm(train_count, generator=shuffle).to(device)
             train_loss, train_acc = train_epoch(
-                model, data.train_images, data.train_labels, order, cfg.data.batch_size,
-                optimizer, schedule, on_batch,
+                model,
+                data.train_images,
+                data.train_labels,
+                order,
+                cfg.data.batch_size,
+                optimizer,
+                schedule,
+                on_batch,
             )
             schedule.after_epoch()
-            test_loss, test_acc = evaluate(model, data.test_images, data.test_labels, cfg.data.test_batch_size)
+            test_loss, test_acc = evaluate(
+                model, data.test_images, data.test_labels, cfg.data.test_batch_size
+            )
             progress.remove_task(bar)
 
             record = {
@@ -128,7 +138,10 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None)
     metrics["status"] = "completed"
     metrics["duration_s"] = time.perf_counter() - started
     write_json(run_dir / "metrics.json", metrics)
-    final = {"hparam/final_test_acc": metrics["final_test_acc"], "hparam/best_test_acc": metrics["best_test_acc"]}
+    final = {
+        "hparam/final_test_acc": metrics["final_test_acc"],
+        "hparam/best_test_acc": metrics["best_test_acc"],
+    }
     board.log_hparams(flat_hparams(cfg, choices or {}), final)
     board.close()
     console.show_final_summary(metrics, str(run_dir))

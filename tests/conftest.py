@@ -22,7 +22,9 @@ def compose_config():
     return _compose
 
 
-def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """`python -m mnist_exp ARGS` in a subprocess, output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "mnist_exp", *args],

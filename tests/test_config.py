@@ -32,7 +32,12 @@ def test_default_run_is_v3_adamw_cosine_on_mnist(compose_config):
         "torch.optim.lr_scheduler.CosineAnnealingLR",
         "mnist",
     )
-    assert (cfg.data.mean, cfg.data.std, cfg.data.batch_size, cfg.data.train_subset) == (0.1307, 0.3081, 128, 0)
+    assert (cfg.data.mean, cfg.data.std, cfg.data.batch_size, cfg.data.train_subset) == (
+        0.1307,
+        0.3081,
+        128,
+        0,
+    )
 
 
 def test_cosine_t_max_follows_epochs_unless_set(compose_config):

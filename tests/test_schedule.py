@@ -14,7 +14,9 @@ EPOCHS, SAMPLES, BATCH = 3, 40, 8  # 5 batches an epoch
 
 def run_epochs(compose_config, optimizer, scheduler, **overrides):
     cfg = compose_config(
-        f"optimizer={optimizer}", f"scheduler={scheduler}", f"trainer.epochs={EPOCHS}",
+        f"optimizer={optimizer}",
+        f"scheduler={scheduler}",
+        f"trainer.epochs={EPOCHS}",
         *(f"{k}={v}" for k, v in overrides.items()),
     )
     torch.manual_seed(0)
@@ -29,7 +31,9 @@ def run_epochs(compose_config, optimizer, scheduler, **overrides):
 
     for _ in range(EPOCHS):
         lrs.append(opt.param_groups[0]["lr"])
-        train_epoch(model, images, labels, torch.randperm(SAMPLES), BATCH, opt, schedule, record_next_batch_lr)
+        train_epoch(
+            model, images, labels, torch.randperm(SAMPLES), BATCH, opt, schedule, record_next_batch_lr
+        )
         schedule.after_epoch()
     lrs.append(opt.param_groups[0]["lr"])
     return cfg, lrs, batch_lrs[:-1]
