@@ -62,14 +62,13 @@ def epoch_progress() -> Progress:
 
 
 def log_epoch(record: dict, epochs: int) -> None:
+    splits = [s for s in ("train", "val", "test") if f"{s}_loss" in record]
+    parts = [f"{s} loss {record[f'{s}_loss']:.4f} acc {record[f'{s}_acc']:.2f}%" for s in splits]
     log.info(
-        "Epoch %d/%d | train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.2e | %.1f s",
+        "Epoch %d/%d | %s | lr %.2e | %.1f s",
         record["epoch"],
         epochs,
-        record["train_loss"],
-        record["train_acc"],
-        record["test_loss"],
-        record["test_acc"],
+        " | ".join(parts),
         record["lr"],
         record["seconds"],
     )
@@ -81,6 +80,8 @@ def show_final_summary(metrics: dict, run_dir: str) -> None:
     table.add_column()
     table.add_row("model", f"{metrics['model']} ({metrics['params']:,} params) on {metrics['device']}")
     table.add_row("epochs", f"{len(metrics['history'])}/{metrics['epochs']}")
+    if "final_val_acc" in metrics:
+        table.add_row("final val acc", f"{metrics['final_val_acc']:.2f}%")
     table.add_row("final test acc", f"{metrics['final_test_acc']:.2f}%")
     table.add_row("best test acc", f"{metrics['best_test_acc']:.2f}%")
     table.add_row("duration", f"{metrics['duration_s']:.1f} s")

@@ -1,16 +1,37 @@
-"""Turning `trainer.device` into a torch.device, in one place."""
+"""Turning `trainer.device` into a torch.device, in one place, with a clear word when it is absent."""
 
 from __future__ import annotations
 
 import torch
 
+from mnist_exp.errors import DeviceError
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
 
 def resolve_device(requested: str) -> torch.device:
-    """`auto` picks CUDA, then Apple's MPS, then the CPU; anything else is taken as written."""
+    """`auto` picks CUDA, then Apple's MPS, then the CPU, and never fails; others must exist."""
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(requested)
+    device = torch.device(requested)
+    present = (
+        device.type == "cpu"
+        or (device.type == "cuda" and (device.index or 0) < torch.cuda.device_count())
+        or (device.type == "mps" and torch.backends.mps.is_available())
+    )
+    if not present:
+        raise DeviceError(
+            f"trainer.device={requested} is not available on this machine "
+            f"(torch {torch.__version__} sees {torch.cuda.device_count()} CUDA GPU(s)). "
+            f"Available: {', '.join(available_devices())}. Use trainer.device=auto or one of those."
+        )
+    return device

@@ -13,14 +13,17 @@ import torch
 
 from mnist_exp.data import ensure_mnist, load_split
 
-# The training subset is the same N images whatever the run's seed, so runs stay comparable.
-SUBSET_SEED = 0
+# The validation split and the training subset are the same images whatever the run's seed,
+# so the runs of a sweep stay comparable.
+SPLIT_SEED = 0
 
 
 @dataclass(frozen=True)
 class DeviceDataset:
     train_images: torch.Tensor  # float32 [N, 1, 28, 28], normalised
     train_labels: torch.Tensor  # int64 [N]
+    val_images: torch.Tensor  # empty unless data.val_size > 0
+    val_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
 
@@ -30,23 +33,29 @@ def normalise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255).sub_(mean).div_(std)
 
 
-def fixed_subset(count: int, size: int) -> torch.Tensor:
-    """Indices of a fixed random `size` of `count` items (all of them when size is 0)."""
-    if size == 0:
-        return torch.arange(count)
-    generator = torch.Generator().manual_seed(SUBSET_SEED)
-    return torch.randperm(count, generator=generator)[:size]
+def split_indices(count: int, val_size: int, train_subset: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, validation) indices: a fixed random `val_size` held out, then a fixed random
+    `train_subset` of the rest (all of the rest when 0). The two never overlap."""
+    shuffled = torch.randperm(count, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    val, rest = shuffled[:val_size], shuffled[val_size:]
+    train = rest[:train_subset] if train_subset else rest.sort().values
+    return train, val
 
 
 def load_device_dataset(data_cfg, device: torch.device) -> DeviceDataset:
     raw_dir = ensure_mnist(data_cfg.root)
-    train_images, train_labels = load_split(raw_dir, train=True)
+    images, labels = load_split(raw_dir, train=True)
     test_images, test_labels = load_split(raw_dir, train=False)
-    keep = fixed_subset(len(train_labels), data_cfg.train_subset)
-    train_images, train_labels = train_images[keep], train_labels[keep]
+    train, val = split_indices(len(labels), data_cfg.val_size, data_cfg.train_subset)
+
+    def on_device(split_images: torch.Tensor) -> torch.Tensor:
+        return normalise(split_images, data_cfg.mean, data_cfg.std).to(device)
+
     return DeviceDataset(
-        train_images=normalise(train_images, data_cfg.mean, data_cfg.std).to(device),
-        train_labels=train_labels.to(device),
-        test_images=normalise(test_images, data_cfg.mean, data_cfg.std).to(device),
+        train_images=on_device(images[train]),
+        train_labels=labels[train].to(device),
+        val_images=on_device(images[val]),
+        val_labels=labels[val].to(device),
+        test_images=on_device(test_images),
         test_labels=test_labels.to(device),
     )

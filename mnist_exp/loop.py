@@ -1,12 +1,14 @@
 """One training epoch and one evaluation pass over tensors already on the device.
 
 Loss and correct counts accumulate as device tensors and are read once at the end, so a GPU
-is never made to wait for the host inside the loop.
+is never made to wait for the host inside the loop. An epoch can stop at any batch boundary and
+be finished later from its `EpochProgress`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -15,26 +17,61 @@ from torch import nn
 from mnist_exp.optim import Schedule
 
 
+@dataclass
+class EpochProgress:
+    """Where an epoch stands: its shuffled order, the next batch, and the sums so far."""
+
+    order: torch.Tensor
+    lr: float
+    next_batch: int = 0
+    loss_sum: torch.Tensor | None = None
+    correct: torch.Tensor | None = None
+    seconds: float = 0.0
+
+    def __post_init__(self):
+        device = self.order.device
+        if self.loss_sum is None:
+            self.loss_sum = torch.zeros((), device=device)
+        if self.correct is None:
+            self.correct = torch.zeros((), dtype=torch.long, device=device)
+
+    def state_dict(self) -> dict:
+        return {
+            key: getattr(self, key) for key in ("order", "lr", "next_batch", "loss_sum", "correct", "seconds")
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device: torch.device) -> EpochProgress:
+        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+        return cls(**moved)
+
+    def mean_loss_and_accuracy(self) -> tuple[float, float]:
+        """Over the whole epoch: call once it has finished."""
+        return self.loss_sum.item() / len(self.order), 100.0 * self.correct.item() / len(self.order)
+
+
 def train_epoch(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
-    order: torch.Tensor,
+    progress: EpochProgress,
     batch_size: int,
     optimizer: torch.optim.Optimizer,
     schedule: Schedule,
     on_batch: Callable[[torch.Tensor], None] | None = None,
-) -> tuple[float, float]:
-    """Train on `images[order]` in batches; returns (mean loss, accuracy in percent).
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Train on `images[progress.order]` from `progress.next_batch`; False if stopped early.
 
     `schedule.after_batch()` follows every optimizer step; `on_batch` receives each batch's
     detached loss for logging and decides itself whether to read it (a read syncs the device).
     """
     model.train()
-    loss_sum = torch.zeros((), device=images.device)
-    correct = torch.zeros((), dtype=torch.long, device=images.device)
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    starts = range(progress.next_batch * batch_size, len(progress.order), batch_size)
+    for start in starts:
+        if stop_requested():
+            return False
+        index = progress.order[start : start + batch_size]
         inputs, targets = images[index], labels[index]
         logits = model(inputs)
         loss = F.cross_entropy(logits, targets)
@@ -43,11 +80,12 @@ def train_epoch(
         optimizer.step()
         schedule.after_batch()
         loss = loss.detach()
-        loss_sum += loss * len(index)
-        correct += (logits.argmax(1) == targets).sum()
+        progress.loss_sum += loss * len(index)
+        progress.correct += (logits.argmax(1) == targets).sum()
+        progress.next_batch += 1
         if on_batch is not None:
             on_batch(loss)
-    return loss_sum.item() / len(order), 100.0 * correct.item() / len(order)
+    return True
 
 
 @torch.inference_mode()

@@ -27,6 +27,12 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Drop the partial temporaries a killed process left behind; the complete files stay."""
+    for temporary in run_dir.rglob(".*.tmp"):
+        temporary.unlink()
+
+
 def write_json(path: Path, document: dict) -> None:
     atomic_write_bytes(path, (json.dumps(document, indent=2) + "\n").encode())
 

@@ -1,5 +1,9 @@
 """TensorBoard events for one run, written into the run's own directory.
 
+Every scalar uses the optimizer step as its x-axis (epoch-level ones at the epoch's last step, with
+`epoch` itself logged too). A resumed run reopens the directory with `purge_step` one past its
+checkpoint, so events written after that checkpoint by a killed process are dropped, not doubled.
+
 HParams: `SummaryWriter.add_hparams` writes into a new timestamped sub-run with its own
 experiment summary, which hides the columns of the other jobs of a sweep. Writing only the
 session start/end summaries into the run's directory lets TensorBoard build the table from
@@ -17,8 +21,11 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 EPOCH_SCALARS = {
+    "epoch": "epoch",
     "train/loss": "train_loss",
     "train/acc": "train_acc",
+    "val/loss": "val_loss",
+    "val/acc": "val_acc",
     "test/loss": "test_loss",
     "test/acc": "test_acc",
     "lr": "lr",
@@ -43,8 +50,8 @@ def flat_hparams(cfg: DictConfig, choices: dict[str, str]) -> dict[str, float | 
 
 
 class TensorBoardLog:
-    def __init__(self, run_dir: Path):
-        self.writer = SummaryWriter(log_dir=str(run_dir))
+    def __init__(self, run_dir: Path, purge_step: int | None = None):
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
 
     def log_start(self, cfg: DictConfig, model: torch.nn.Module, example: torch.Tensor) -> None:
         yaml = OmegaConf.to_yaml(cfg, resolve=True)
@@ -56,17 +63,18 @@ class TensorBoardLog:
     def log_batch_loss(self, step: int, loss: float) -> None:
         self.writer.add_scalar("train/batch_loss", loss, step)
 
-    def log_epoch(self, record: dict) -> None:
+    def log_epoch(self, record: dict, step: int) -> None:
         for tag, key in EPOCH_SCALARS.items():
-            self.writer.add_scalar(tag, record[key], record["epoch"])
+            if key in record:
+                self.writer.add_scalar(tag, record[key], step)
         self.writer.flush()
 
-    def log_hparams(self, values: dict, metrics: dict[str, float]) -> None:
+    def log_hparams(self, values: dict, metrics: dict[str, float], step: int) -> None:
         _experiment, session_start, session_end = hparams(values, metrics)
         self.writer.file_writer.add_summary(session_start)
         self.writer.file_writer.add_summary(session_end)
         for tag, value in metrics.items():
-            self.writer.add_scalar(tag, value)
+            self.writer.add_scalar(tag, value, step)
 
     def close(self) -> None:
         self.writer.close()

@@ -1,4 +1,4 @@
-"""The run: compose the config, build data, model and optimizer, train, evaluate, record.
+"""The run: validate the config, build data, model and optimizer, train, evaluate, record.
 
 `python -m mnist_exp ...` and the `mnist-exp` console script both land in `main`. Torch and
 TensorBoard are imported inside `train`, so `--help` and `--cfg job` answer without them.
@@ -6,143 +6,200 @@ TensorBoard are imported inside `train`, so `--help` and `--cfg job` answer with
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import time
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_exp.errors import Diverged, Interrupted, ResumeError, UserError
+from mnist_exp.resume import register_resolvers
+from mnist_exp.schema import register_schemas
+
+register_schemas()
+register_resolvers()
+log = logging.getLogger("mnist_exp")
 INPUT_SHAPE = (1, 28, 28)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    runtime = HydraConfig.get().runtime
-    choices = {k: v for k, v in runtime.choices.items() if not k.startswith("hydra/") and v}
-    return train(cfg, Path(runtime.output_dir), choices)
+    hydra_cfg = HydraConfig.get()
+    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
+    try:
+        return train(cfg, Path(hydra_cfg.runtime.output_dir), choices, list(hydra_cfg.overrides.task))
+    except UserError as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"Error: {error}", file=sys.stderr)
+        logging.getLogger("mnist_exp.logfile").error("%s", error)
+        if hydra_cfg.mode == RunMode.RUN or isinstance(error, Interrupted):
+            sys.exit(error.exit_code)
+        raise  # in a sweep: this job fails, the others go on
 
 
-def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -> float:
-    """Train as configured, writing everything into `run_dir`; returns the final test accuracy."""
+def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides: list[str] = ()) -> float:
+    """Train as configured, writing everything into `run_dir`.
+
+    Returns the final validation accuracy when a validation split exists (what a sweeper should
+    optimise), else the final test accuracy.
+    """
     import torch
     from hydra.utils import instantiate
 
     from mnist_exp import console
+    from mnist_exp.data import DataUnavailableError
     from mnist_exp.device import resolve_device
     from mnist_exp.device_dataset import load_device_dataset
-    from mnist_exp.loop import evaluate, train_epoch
+    from mnist_exp.interrupts import StopRequests
+    from mnist_exp.loop import EpochProgress, evaluate, train_epoch
+    from mnist_exp.metrics import RunMetrics
     from mnist_exp.models import count_parameters, layer_summary
     from mnist_exp.optim import Schedule, build_optimizer
-    from mnist_exp.run_files import save_checkpoint, write_json
+    from mnist_exp.resume import checkpoint_path, resumed_config
+    from mnist_exp.rng import capture_rng, restore_rng
+    from mnist_exp.run_files import load_checkpoint, remove_stale_temporaries, save_checkpoint
     from mnist_exp.tensorboard_log import TensorBoardLog, flat_hparams
+    from mnist_exp.validation import validate
 
-    started = time.perf_counter()
+    validate(cfg)
+    saved = None
+    if cfg.resume:
+        saved = load_checkpoint(checkpoint_path(cfg.resume))
+        cfg = resumed_config(cfg, saved["config"], overrides)
+        if saved["status"] == "completed":
+            raise ResumeError(f"resume={cfg.resume}: that run already completed; there is nothing to resume.")
+        log.info("Resuming %s from epoch %d, step %d", run_dir, len(saved["history"]) + 1, saved["step"])
+        remove_stale_temporaries(run_dir)
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    device = resolve_device(cfg.trainer.device)
     console.show_config(cfg)
     torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.trainer.device)
 
-    console.log.info("Loading %s onto %s", cfg.data.name, device)
-    data = load_device_dataset(cfg.data, device)
+    log.info("Loading %s onto %s", cfg.data.name, device)
+    try:
+        data = load_device_dataset(cfg.data, device)
+    except DataUnavailableError as error:
+        raise UserError(str(error)) from error
     train_count = len(data.train_labels)
     steps_per_epoch = -(-train_count // cfg.data.batch_size)
 
-    console.log.info("Instantiating model <%s>", cfg.model._target_)
+    log.info("Instantiating model <%s>", cfg.model._target_)
     model = instantiate(cfg.model).to(device)
     params = count_parameters(model)
     console.show_model_summary(layer_summary(model, INPUT_SHAPE), params)
     optimizer = build_optimizer(cfg.optimizer, model)
     schedule = Schedule(cfg.scheduler, optimizer, steps_per_epoch)
     shuffle = torch.Generator().manual_seed(cfg.seed)
+    metrics = RunMetrics(run_dir / "metrics.json", cfg.model.name, params, str(device), cfg.trainer.epochs)
+    step, unfinished = 0, None
+    if saved:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["scheduler"])
+        restore_rng(saved["rng"], shuffle)
+        step = saved["step"]
+        metrics.history, metrics.previous_duration = saved["history"], saved["duration_s"]
+        if saved["epoch_progress"]:
+            unfinished = EpochProgress.from_state_dict(saved["epoch_progress"], device)
 
-    board = TensorBoardLog(run_dir)
-    board.log_start(cfg, model, data.test_images[:1])
+    board = TensorBoardLog(run_dir, purge_step=step + 1 if saved else None)
+    if not saved:
+        board.log_start(cfg, model, data.test_images[:1])
     config = OmegaConf.to_container(cfg, resolve=True)
-    metrics = {
-        "model": cfg.model.name,
-        "params": params,
-        "device": str(device),
-        "epochs": cfg.trainer.epochs,
-        "status": "running",
-        "history": [],
-        "final_test_acc": None,
-        "best_test_acc": None,
-        "duration_s": None,
-    }
-    step = 0
-    every = cfg.trainer.log_every_n_steps
 
-    with console.epoch_progress() as progress:
-        for epoch in range(1, cfg.trainer.epochs + 1):
-            epoch_started = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            bar = progress.add_task(
-                f"Epoch {epoch}/{cfg.trainer.epochs}", total=steps_per_epoch, loss=float("nan")
+    def checkpoint(status: str, progress: EpochProgress | None = None) -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": schedule.state_dict(),
+            "epoch": len(metrics.history),
+            "step": step,
+            "config": config,
+            "status": status,
+            "history": metrics.history,
+            "duration_s": metrics.duration,
+            "rng": capture_rng(shuffle),
+            "epoch_progress": progress.state_dict() if progress else None,
+        }
+
+    every = cfg.trainer.log_every_n_steps
+    check_every = 1 if device.type == "cpu" else every  # reading the loss syncs an accelerator
+    first_epoch = len(metrics.history) + 1
+    with StopRequests() as stop, console.epoch_progress() as bars:
+        for epoch in range(first_epoch, cfg.trainer.epochs + 1):
+            progress = unfinished or EpochProgress(
+                order=torch.randperm(train_count, generator=shuffle).to(device),
+                lr=optimizer.param_groups[0]["lr"],
+            )
+            unfinished = None
+            bar = bars.add_task(
+                f"Epoch {epoch}/{cfg.trainer.epochs}",
+                total=steps_per_epoch,
+                completed=progress.next_batch,
+                loss=0.0,
             )
 
-            def on_batch(loss: torch.Tensor, bar=bar) -> None:
+            def on_batch(loss: torch.Tensor, epoch=epoch, bar=bar) -> None:
                 nonlocal step
                 step += 1
+                bars.advance(bar)
+                if step % check_every and step % every:
+                    return
+                value = loss.item()
+                if not torch.isfinite(loss):
+                    metrics.save("diverged")
+                    board.close()
+                    raise Diverged(value, epoch, step, optimizer.param_groups[0]["lr"])
                 if step % every == 0:
-                    value = loss.item()
                     board.log_batch_loss(step, value)
-                    progress.update(bar, loss=value)
-                progress.advance(bar)
+                    bars.update(bar, loss=value)
 
-            order = torch.randperm(train_count, generator=shuffle).to(device)
-            train_loss, train_acc = train_epoch(
-                model,
-                data.train_images,
-                data.train_labels,
-                order,
-                cfg.data.batch_size,
-                optimizer,
-                schedule,
-                on_batch,
-            )
+            epoch_started = time.perf_counter()
+            finished = train_epoch(
+                model, data.train_images, data.train_labels, progress, cfg.data.batch_size,
+                optimizer, schedule, on_batch, stop.requested,
+            )  # fmt: skip
+            progress.seconds += time.perf_counter() - epoch_started
+            if not finished:
+                save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("interrupted", progress))
+                metrics.save("interrupted")
+                board.close()
+                raise Interrupted(stop.signum, str(run_dir), epoch, step)
             schedule.after_epoch()
-            test_loss, test_acc = evaluate(
+            evaluated = time.perf_counter()
+            train_loss, train_acc = progress.mean_loss_and_accuracy()
+            record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
+            if len(data.val_labels):
+                record["val_loss"], record["val_acc"] = evaluate(
+                    model, data.val_images, data.val_labels, cfg.data.test_batch_size
+                )
+            record["test_loss"], record["test_acc"] = evaluate(
                 model, data.test_images, data.test_labels, cfg.data.test_batch_size
             )
-            progress.remove_task(bar)
-
-            record = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "train_acc": train_acc,
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-                "lr": lr,
-                "seconds": time.perf_counter() - epoch_started,
-            }
+            record["lr"] = progress.lr
+            record["seconds"] = progress.seconds + time.perf_counter() - evaluated
+            bars.remove_task(bar)
             console.log_epoch(record, cfg.trainer.epochs)
-            board.log_epoch(record)
-            metrics["history"].append(record)
-            metrics["final_test_acc"] = test_acc
-            is_best = metrics["best_test_acc"] is None or test_acc > metrics["best_test_acc"]
-            metrics["best_test_acc"] = max(test_acc, metrics["best_test_acc"] or test_acc)
-            checkpoint = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": schedule.state_dict(),
-                "epoch": epoch,
-                "step": step,
-                "config": config,
-            }
-            save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint)
+            board.log_epoch(record, step)
+            is_best = metrics.add_epoch(record)
+            state = checkpoint("running")
+            save_checkpoint(run_dir / "checkpoints" / "last.pt", state)
             if is_best:
-                save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
-            metrics["duration_s"] = time.perf_counter() - started
-            write_json(run_dir / "metrics.json", metrics)
+                save_checkpoint(run_dir / "checkpoints" / "best.pt", state)
+            metrics.save("running")
 
-    metrics["status"] = "completed"
-    metrics["duration_s"] = time.perf_counter() - started
-    write_json(run_dir / "metrics.json", metrics)
-    final = {
-        "hparam/final_test_acc": metrics["final_test_acc"],
-        "hparam/best_test_acc": metrics["best_test_acc"],
-    }
-    board.log_hparams(flat_hparams(cfg, choices or {}), final)
+    final = metrics.document("completed")
+    save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("completed"))
+    metrics.save("completed")
+    headline = {k: final[k] for k in ("final_test_acc", "best_test_acc", "final_val_acc") if k in final}
+    board.log_hparams(flat_hparams(cfg, choices or {}), {f"hparam/{k}": v for k, v in headline.items()}, step)
     board.close()
-    console.show_final_summary(metrics, str(run_dir))
-    return metrics["final_test_acc"]
+    console.show_final_summary(final, str(run_dir))
+    return final.get("final_val_acc", final["final_test_acc"])

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
+import mnist_exp.train  # noqa: F401  registers the config schemas and resolvers, as the CLI does
+
 
 @pytest.fixture
 def compose_config():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mnist_exp.loop import train_epoch
+from mnist_exp.loop import EpochProgress, train_epoch
 from mnist_exp.models import ConvNet
 from mnist_exp.optim import Schedule, build_optimizer
 
@@ -31,9 +31,8 @@ def run_epochs(compose_config, optimizer, scheduler, **overrides):
 
     for _ in range(EPOCHS):
         lrs.append(opt.param_groups[0]["lr"])
-        train_epoch(
-            model, images, labels, torch.randperm(SAMPLES), BATCH, opt, schedule, record_next_batch_lr
-        )
+        progress = EpochProgress(order=torch.randperm(SAMPLES), lr=opt.param_groups[0]["lr"])
+        train_epoch(model, images, labels, progress, BATCH, opt, schedule, record_next_batch_lr)
         schedule.after_epoch()
     lrs.append(opt.param_groups[0]["lr"])
     return cfg, lrs, batch_lrs[:-1]

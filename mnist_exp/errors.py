@@ -1,0 +1,47 @@
+"""Errors meant for a person, not a traceback: each says what was wrong and how to fix it.
+
+`main` prints their message and exits with `exit_code`; HYDRA_FULL_ERROR=1 shows the trace.
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class UserError(Exception):
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A config value out of range, malformed or missing."""
+
+
+class DeviceError(UserError):
+    """The requested device does not exist on this machine."""
+
+
+class ResumeError(UserError):
+    """The resume target is missing, unreadable, or contradicts the command line."""
+
+
+class OutputDirError(UserError):
+    """The run directory cannot be created or written."""
+
+
+class Diverged(UserError):
+    exit_code = 3
+
+    def __init__(self, loss: float, epoch: int, step: int, lr: float):
+        super().__init__(
+            f"Training diverged: the loss is {loss} at epoch {epoch}, step {step} (lr {lr:.3g}). "
+            "Lower optimizer.lr (or use a scheduler with warm-up) and start a new run."
+        )
+
+
+class Interrupted(UserError):
+    def __init__(self, signum: int, run_dir: str, epoch: int, step: int):
+        self.exit_code = 128 + signum
+        super().__init__(
+            f"Interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; "
+            f"state saved. Resume with: python -m mnist_exp resume={run_dir}"
+        )

@@ -1,0 +1,53 @@
+"""metrics.json: the run's identity, status, per-epoch history and headline numbers.
+
+Rewritten atomically after every epoch and at every ending (completed, interrupted, diverged),
+so a reader always sees a complete document that says how far the run got.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mnist_exp.run_files import write_json
+
+
+class RunMetrics:
+    def __init__(
+        self, path: Path, model: str, params: int, device: str, epochs: int, history=(), duration=0.0
+    ):
+        self.path = path
+        self.identity = {"model": model, "params": params, "device": device, "epochs": epochs}
+        self.history = list(history)
+        self.previous_duration = duration  # time spent before a resume
+        self.started = time.perf_counter()
+
+    @property
+    def duration(self) -> float:
+        return self.previous_duration + time.perf_counter() - self.started
+
+    def add_epoch(self, record: dict) -> bool:
+        """Append an epoch; True if its test accuracy is the best so far."""
+        best_before = max((r["test_acc"] for r in self.history), default=float("-inf"))
+        self.history.append(record)
+        return record["test_acc"] > best_before
+
+    def document(self, status: str) -> dict:
+        last = self.history[-1] if self.history else {}
+        document = {
+            **self.identity,
+            "status": status,
+            "history": self.history,
+            "final_test_acc": last.get("test_acc"),
+            "best_test_acc": max((r["test_acc"] for r in self.history), default=None),
+            "duration_s": self.duration,
+        }
+        if "val_acc" in last:
+            document["final_val_acc"] = last["val_acc"]
+            document["best_val_acc"] = max(r["val_acc"] for r in self.history)
+        return document
+
+    def save(self, status: str) -> dict:
+        document = self.document(status)
+        write_json(self.path, document)
+        return document

@@ -1,0 +1,71 @@
+"""Continuing an interrupted run in its own directory, refusing a command line that contradicts it.
+
+Hydra picks the output directory before the task starts, so two resolvers used in config.yaml
+point `hydra.run.dir` at the resumed run's directory and keep Hydra from overwriting its `.hydra/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_exp.errors import ResumeError
+
+# Keys that may differ from the checkpoint's: where and how fast it runs, not what it computes.
+RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads")
+# What an experiment preset decides, for comparing `experiment=...` with the checkpoint.
+PRESET_KEYS = ("model", "optimizer", "scheduler", "data", "trainer.epochs", "seed")
+
+
+def checkpoint_path(resume: str) -> Path:
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise ResumeError(
+            f"resume={resume}: no checkpoint at {path}. "
+            "Give a run directory that holds checkpoints/last.pt, or a checkpoint file."
+        )
+    return path
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def register_resolvers() -> None:
+    def run_dir(resume: str | None, default: str) -> str:
+        try:
+            return str(run_dir_of(checkpoint_path(resume))) if resume else default
+        except ResumeError:
+            return default  # the task reports the bad path itself
+
+    OmegaConf.register_new_resolver("mnist_exp_run_dir", run_dir, replace=True)
+    OmegaConf.register_new_resolver(
+        "mnist_exp_output_subdir", lambda resume: None if resume else ".hydra", replace=True
+    )
+
+
+def _plain(value):
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+
+
+def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictConfig:
+    """The checkpoint's config, plus those command-line overrides that do not change the run."""
+    resumed = OmegaConf.create(saved)
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key == "resume" or key.startswith("hydra.") or key in RESUMABLE_KEYS:
+            continue
+        for compared in PRESET_KEYS if key == "experiment" else (key,):
+            given, stored = OmegaConf.select(cfg, compared), OmegaConf.select(resumed, compared)
+            if _plain(given) != _plain(stored):
+                raise ResumeError(
+                    f"{override} contradicts the checkpoint being resumed ({compared} there is "
+                    f"{_plain(stored)!r}). Drop it to continue that run, or start a new run without resume=."
+                )
+    for key in RESUMABLE_KEYS:
+        OmegaConf.update(resumed, key, OmegaConf.select(cfg, key))
+    resumed.resume = cfg.resume
+    return resumed

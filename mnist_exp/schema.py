@@ -1,0 +1,135 @@
+"""Typed schemas for every config group, registered in Hydra's ConfigStore as the groups' bases.
+
+A YAML option names its schema in its defaults list (`- base_adam`), so a wrong type or an unknown
+key is refused by Hydra while composing, before any data or model work. Range checks that types
+cannot express live in `validation.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class BlockConfig:
+    channels: int = MISSING
+    kernel: int = 3
+    batch_norm: bool = True
+    relu: bool = True
+    pool: bool = False
+
+
+@dataclass
+class ModelConfig:
+    _target_: str = "mnist_exp.models.ConvNet"
+    _convert_: str = "all"
+    name: str = MISSING
+    blocks: list[BlockConfig] = MISSING
+    hidden: list[int] = field(default_factory=list)
+    dropout: float = 0.0
+
+
+@dataclass
+class AdamConfig:
+    _target_: str = "torch.optim.Adam"
+    _partial_: bool = True
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    _target_: str = "torch.optim.AdamW"
+    weight_decay: float = 1e-2
+
+
+@dataclass
+class SGDConfig:
+    _target_: str = "torch.optim.SGD"
+    _partial_: bool = True
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 0.0
+
+
+@dataclass
+class CosineConfig:
+    _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    _partial_: bool = True
+    T_max: int = MISSING
+    eta_min: float = 0.0
+
+
+@dataclass
+class StepConfig:
+    _target_: str = "torch.optim.lr_scheduler.StepLR"
+    _partial_: bool = True
+    step_size: int = MISSING
+    gamma: float = 0.1
+
+
+@dataclass
+class OneCycleConfig:
+    _target_: str = "torch.optim.lr_scheduler.OneCycleLR"
+    _partial_: bool = True
+    max_lr: float = MISSING
+    epochs: int = MISSING
+    pct_start: float = 0.25
+    anneal_strategy: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist"
+    root: Optional[str] = None
+    batch_size: int = 128
+    test_batch_size: int = 1000
+    mean: float = 0.1307
+    std: float = 0.3081
+    train_subset: int = 0
+    val_size: int = 0
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 20
+    device: str = "auto"
+    log_every_n_steps: int = 50
+    threads: int = 0
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = MISSING
+    optimizer: Any = MISSING
+    scheduler: Any = None
+    data: DataConfig = MISSING
+    seed: int = 0
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    resume: Optional[str] = None
+
+
+SCHEMAS = {
+    (None, "base_run"): RunConfig,
+    ("model", "base_model"): ModelConfig,
+    ("optimizer", "base_adam"): AdamConfig,
+    ("optimizer", "base_adamw"): AdamWConfig,
+    ("optimizer", "base_sgd"): SGDConfig,
+    ("scheduler", "base_cosine"): CosineConfig,
+    ("scheduler", "base_step"): StepConfig,
+    ("scheduler", "base_onecycle"): OneCycleConfig,
+    ("data", "base_data"): DataConfig,
+}
+
+
+def register_schemas() -> None:
+    store = ConfigStore.instance()
+    for (group, name), schema in SCHEMAS.items():
+        store.store(group=group, name=name, node=schema)

@@ -1,0 +1,87 @@
+"""Value checks that types cannot express, run before any data or model work.
+
+Every problem is reported at once, one line each: the key, the value given, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_exp.errors import ConfigError
+
+TRAIN_SPLIT = 60_000
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def validate(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    problems = [f"{key} is missing (???): set it on the command line, e.g. {key}=..." for key in missing]
+    if not missing:
+        problems = [problem for problem in _range_problems(cfg) if problem]
+    if len(problems) == 1:
+        raise ConfigError(f"Invalid config: {problems[0]}")
+    if problems:
+        raise ConfigError("Invalid config:\n  " + "\n  ".join(problems))
+
+
+def _check(cfg: DictConfig, key: str, ok, allowed: str) -> str | None:
+    value = OmegaConf.select(cfg, key)
+    if value is None or ok(value):
+        return None
+    return f"{key}={value!r} is not allowed: {allowed}"
+
+
+def _range_problems(cfg: DictConfig):
+    at_least_one = (lambda v: v >= 1), "must be >= 1"
+    yield _check(cfg, "trainer.epochs", *at_least_one)
+    yield _check(cfg, "trainer.log_every_n_steps", *at_least_one)
+    yield _check(cfg, "trainer.threads", lambda v: v >= 0, "must be >= 0 (0: torch's default)")
+    yield _check(
+        cfg, "trainer.device", lambda v: DEVICE_PATTERN.fullmatch(v), "one of auto, cpu, cuda, cuda:N, mps"
+    )
+    yield _check(cfg, "data.batch_size", *at_least_one)
+    yield _check(cfg, "data.test_batch_size", *at_least_one)
+    yield _check(cfg, "data.std", lambda v: v > 0, "must be > 0")
+    yield _check(cfg, "data.val_size", lambda v: 0 <= v < TRAIN_SPLIT, f"must be in [0, {TRAIN_SPLIT})")
+    train_size = TRAIN_SPLIT - max(0, cfg.data.val_size)
+    yield _check(
+        cfg,
+        "data.train_subset",
+        lambda v: 0 <= v <= train_size,
+        f"must be in [0, {train_size}] (0: all; the split has {train_size} images after data.val_size)",
+    )
+    yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    yield _check(cfg, "model.blocks", lambda v: len(v) >= 1, "needs at least one conv block")
+    for i, _ in enumerate(cfg.model.blocks):
+        yield _check(cfg, f"model.blocks.{i}.channels", *at_least_one)
+        yield _check(cfg, f"model.blocks.{i}.kernel", lambda v: v >= 1 and v % 2, "must be odd and >= 1")
+    for i, _ in enumerate(cfg.model.hidden):
+        yield _check(cfg, f"model.hidden.{i}", *at_least_one)
+    yield from _optimizer_problems(cfg)
+    if cfg.scheduler:
+        yield from _scheduler_problems(cfg)
+
+
+def _optimizer_problems(cfg: DictConfig):
+    yield _check(cfg, "optimizer.lr", lambda v: v > 0, "must be > 0")
+    yield _check(cfg, "optimizer.weight_decay", lambda v: v >= 0, "must be >= 0")
+    yield _check(cfg, "optimizer.momentum", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    if OmegaConf.select(cfg, "optimizer.nesterov") and OmegaConf.select(cfg, "optimizer.momentum") == 0:
+        yield "optimizer.nesterov=True needs optimizer.momentum > 0 (or set optimizer.nesterov=false)"
+
+
+def _scheduler_problems(cfg: DictConfig):
+    yield _check(cfg, "scheduler.T_max", lambda v: v >= 1, "must be >= 1")
+    yield _check(cfg, "scheduler.step_size", lambda v: v >= 1, "must be >= 1")
+    yield _check(cfg, "scheduler.gamma", lambda v: 0 < v <= 1, "must be in (0, 1]")
+    yield _check(cfg, "scheduler.max_lr", lambda v: v > 0, "must be > 0")
+    yield _check(cfg, "scheduler.pct_start", lambda v: 0 < v < 1, "must be in (0, 1)")
+    yield _check(
+        cfg,
+        "scheduler.epochs",
+        lambda v: v >= cfg.trainer.epochs,
+        f"OneCycle must cover trainer.epochs={cfg.trainer.epochs} (leave it at ${{trainer.epochs}})",
+    )
+    yield _check(cfg, "scheduler.anneal_strategy", lambda v: v in ("cos", "linear"), "one of cos, linear")

@@ -1,0 +1,215 @@
+"""Faults fed for real to the CLI in subprocesses: bad input, signals, hard kills, divergence."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+TINY = ["trainer.epochs=1", "data.train_subset=500", "trainer.device=cpu"]
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_exp", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if text in line:
+            return
+        assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
+    raise AssertionError(f"process ended before printing {text!r}")
+
+
+def history_without_timing(run_dir: Path) -> list[dict]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in metrics["history"]]
+
+
+def assert_user_error(result: subprocess.CompletedProcess, first_line_part: str, code: int = 2) -> None:
+    assert result.returncode == code, result.stdout[-2000:] + result.stderr[-2000:]
+    assert first_line_part in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_out_of_range_value_exits_2_with_one_message_and_no_traceback(tmp_path):
+    result = run_cli("model.dropout=1.5", *TINY, cwd=tmp_path)
+    assert_user_error(result, "Error: Invalid config: model.dropout=1.5 is not allowed: must be in [0, 1)")
+    assert not list(tmp_path.rglob("metrics.json")), "nothing ran"
+
+
+def test_full_trace_only_with_hydra_full_error(tmp_path):
+    result = run_cli("optimizer.lr=-1", *TINY, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "ConfigError" in result.stderr
+
+
+def test_wrong_type_is_refused_while_composing(tmp_path):
+    result = run_cli("trainer.epochs=ten", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Value 'ten' of type 'str' could not be converted to Integer" in result.stderr
+    assert "full_key: trainer.epochs" in result.stderr
+
+
+def test_unknown_group_option_lists_the_available_ones(tmp_path):
+    result = run_cli("model=v9", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Could not find 'model/v9'" in result.stderr
+    assert all(option in result.stderr for option in ("v1", "v2", "v3"))
+
+
+def test_unknown_key_is_refused(tmp_path):
+    result = run_cli("trainer.epoch=3", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Key 'epoch' not in 'TrainerConfig'" in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:3"])
+def test_absent_cuda_says_what_is_available(tmp_path, device):
+    result = run_cli(f"trainer.device={device}", "trainer.epochs=1", "data.train_subset=500", cwd=tmp_path)
+    assert_user_error(result, f"trainer.device={device} is not available on this machine")
+    assert "Available: cpu" in result.stderr
+
+
+def test_unwritable_output_dir_fails_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli(f"hydra.run.dir={blocker}/run", *TINY, cwd=tmp_path)
+    assert_user_error(result, f"Error: the output directory {blocker}/run cannot be written")
+    assert "Loading" not in result.stdout
+
+
+# --- signals, resume, hard kill --------------------------------------------------------------
+
+LONG = ["trainer.epochs=2", "data.train_subset=6000", "data.batch_size=32", "trainer.device=cpu",
+        "scheduler=onecycle", "seed=7"]  # fmt: skip
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_at_a_batch_boundary_and_saves_resumable_state(tmp_path, signum, code):
+    run_dir = tmp_path / "run"
+    process = start_cli(*LONG, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    wait_for_line(process, "Epoch 1/2 |")
+    process.send_signal(signum)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == code, output[-3000:]
+    assert f"Interrupted by {signal.Signals(signum).name}" in output
+    assert f"python -m mnist_exp resume={run_dir}" in output
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "interrupted"
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert state["status"] == "interrupted" and len(state["history"]) == 1
+    assert list(run_dir.glob("events.out.tfevents.*")), "TensorBoard flushed"
+
+
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    args = [*LONG, "data.train_subset=12000"]  # 375 batches an epoch: time to land mid-epoch
+    straight = tmp_path / "straight"
+    result = run_cli(*args, f"hydra.run.dir={straight}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    resumed = tmp_path / "resumed"
+    process = start_cli(*args, f"hydra.run.dir={resumed}", cwd=tmp_path)
+    wait_for_line(process, "Epoch 1/2 |")
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    state = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)
+    assert 0 < state["epoch_progress"]["next_batch"] < 375, "stopped mid-epoch"
+
+    result = run_cli(f"resume={resumed}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert history_without_timing(resumed) == history_without_timing(straight)
+    assert json.loads((resumed / "metrics.json").read_text())["status"] == "completed"
+    assert not list(tmp_path.glob("outputs")), "resume reuses the run's own directory"
+
+
+def test_second_ctrl_c_exits_at_once(tmp_path):
+    script = (
+        "import os, signal, time\n"
+        "from mnist_exp.interrupts import StopRequests\n"
+        "with StopRequests() as stop:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    assert stop.requested()\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130
+    assert time.monotonic() - started < 25, "did not wait for the sleep"
+
+
+def test_resume_refuses_a_contradicting_command_line(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start_cli(*LONG, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    wait_for_line(process, "Epoch 1/2 |")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    before = (run_dir / "checkpoints" / "last.pt").read_bytes()
+    result = run_cli(f"resume={run_dir}", "model=v1", cwd=tmp_path)
+    assert_user_error(result, "Error: model=v1 contradicts the checkpoint being resumed")
+    assert (run_dir / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_resume_of_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    result = run_cli(f"resume={tmp_path}/nowhere", cwd=tmp_path)
+    assert_user_error(result, f"Error: resume={tmp_path}/nowhere: no checkpoint at")
+
+
+def test_sigkill_never_leaves_half_written_files_and_resume_finishes(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["trainer.epochs=3", "data.train_subset=2000", "trainer.device=cpu", f"hydra.run.dir={run_dir}"]
+    process = start_cli(*args, cwd=tmp_path)
+    wait_for_line(process, "Epoch 1/3 |")
+    time.sleep(0.3)  # somewhere inside epoch 2 or its checkpoint write
+    process.kill()
+    process.wait()
+    metrics = json.loads((run_dir / "metrics.json").read_text())  # parses: complete
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)  # loads: complete
+    assert len(state["history"]) >= 1 and metrics["status"] == "running"
+
+    result = run_cli(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = json.loads((run_dir / "metrics.json").read_text())
+    assert [r["epoch"] for r in final["history"]] == [1, 2, 3]
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+# --- divergence ------------------------------------------------------------------------------
+
+
+def test_divergence_stops_with_epoch_step_and_lr(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("optimizer=sgd", "optimizer.lr=1e30", *TINY, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert_user_error(result, "Error: Training diverged: the loss is nan at epoch 1, step", code=3)
+    assert "(lr 1e+30)" in result.stderr
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_a_diverging_job_does_not_stop_the_rest_of_a_sweep(tmp_path):
+    result = run_cli("-m", "optimizer=sgd", "optimizer.lr=1e30,0.01", *TINY, cwd=tmp_path)
+    assert result.returncode != 0
+    statuses = sorted(json.loads(p.read_text())["status"] for p in tmp_path.rglob("metrics.json"))
+    assert statuses == ["completed", "diverged"]

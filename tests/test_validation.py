@@ -1,0 +1,64 @@
+"""Bad values are refused before any data or model work, each with the key, the value and the rule."""
+
+import pytest
+
+from mnist_exp.errors import ConfigError
+from mnist_exp.validation import validate
+
+BAD_VALUES = {
+    "trainer.epochs=0": "trainer.epochs=0 is not allowed: must be >= 1",
+    "trainer.device=gpu": "trainer.device='gpu' is not allowed: one of auto, cpu, cuda, cuda:N, mps",
+    "trainer.device=cuda:x": "trainer.device='cuda:x'",
+    "trainer.threads=-1": "trainer.threads=-1 is not allowed",
+    "trainer.log_every_n_steps=0": "trainer.log_every_n_steps=0",
+    "optimizer.lr=0": "optimizer.lr=0.0 is not allowed: must be > 0",
+    "optimizer.weight_decay=-0.1": "optimizer.weight_decay=-0.1",
+    "model.dropout=1.0": "model.dropout=1.0 is not allowed: must be in [0, 1)",
+    "model.dropout=-0.1": "model.dropout=-0.1",
+    "data.batch_size=0": "data.batch_size=0 is not allowed: must be >= 1",
+    "data.test_batch_size=0": "data.test_batch_size=0",
+    "data.train_subset=60001": "data.train_subset=60001 is not allowed: must be in [0, 60000]",
+    "data.val_size=60000": "data.val_size=60000",
+    "scheduler.T_max=0": "scheduler.T_max=0",
+    "model.blocks.0.kernel=2": "model.blocks.0.kernel=2 is not allowed: must be odd",
+}
+
+
+@pytest.mark.parametrize("override", BAD_VALUES)
+def test_out_of_range_value_names_key_value_and_rule(compose_config, override):
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(override))
+    assert BAD_VALUES[override] in str(error.value)
+
+
+def test_train_subset_must_fit_what_the_validation_split_leaves(compose_config):
+    with pytest.raises(ConfigError, match=r"data.train_subset=55000 .* \[0, 50000\]"):
+        validate(compose_config("data.val_size=10000", "data.train_subset=55000"))
+
+
+def test_nesterov_without_momentum_is_refused(compose_config):
+    with pytest.raises(ConfigError, match="nesterov=True needs optimizer.momentum > 0"):
+        validate(compose_config("optimizer=sgd", "optimizer.momentum=0"))
+
+
+def test_onecycle_shorter_than_the_run_is_refused(compose_config):
+    with pytest.raises(ConfigError, match="scheduler.epochs=2 .* OneCycle must cover trainer.epochs=5"):
+        validate(compose_config("scheduler=onecycle", "trainer.epochs=5", "scheduler.epochs=2"))
+
+
+def test_every_problem_is_reported_at_once(compose_config):
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config("scheduler=none", "optimizer.lr=-1", "model.dropout=2", "trainer.epochs=0"))
+    assert str(error.value).count("is not allowed") == 3
+
+
+def test_missing_mandatory_value_fails_at_start(compose_config):
+    with pytest.raises(ConfigError, match=r"model.name is missing \(\?\?\?\)"):
+        validate(compose_config("model.name=???"))
+
+
+@pytest.mark.parametrize(
+    "group", ["model=v1", "model=v2", "model=v3", "experiment=seed_v1", "scheduler=onecycle"]
+)
+def test_shipped_configs_are_valid(compose_config, group):
+    validate(compose_config(group))
