@@ -42,14 +42,16 @@ def split_indices(count: int, val_size: int, train_subset: int) -> tuple[torch.T
     return train, val
 
 
-def load_device_dataset(data_cfg, device: torch.device) -> DeviceDataset:
+def load_device_dataset(
+    data_cfg, device: torch.device, layout: torch.memory_format = torch.contiguous_format
+) -> DeviceDataset:
     raw_dir = ensure_mnist(data_cfg.root)
     images, labels = load_split(raw_dir, train=True)
     test_images, test_labels = load_split(raw_dir, train=False)
     train, val = split_indices(len(labels), data_cfg.val_size, data_cfg.train_subset)
 
     def on_device(split_images: torch.Tensor) -> torch.Tensor:
-        return normalise(split_images, data_cfg.mean, data_cfg.std).to(device)
+        return normalise(split_images, data_cfg.mean, data_cfg.std).to(device, memory_format=layout)
 
     return DeviceDataset(
         train_images=on_device(images[train]),

@@ -7,6 +7,7 @@ be finished later from its `EpochProgress`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,12 +61,15 @@ def train_epoch(
     schedule: Schedule,
     on_batch: Callable[[torch.Tensor], None] | None = None,
     stop_requested: Callable[[], bool] = lambda: False,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> bool:
     """Train on `images[progress.order]` from `progress.next_batch`; False if stopped early.
 
     `schedule.after_batch()` follows every optimizer step; `on_batch` receives each batch's
     detached loss for logging and decides itself whether to read it (a read syncs the device).
     """
+    scaler = scaler or torch.amp.GradScaler(images.device.type, enabled=False)
     model.train()
     starts = range(progress.next_batch * batch_size, len(progress.order), batch_size)
     for start in starts:
@@ -73,11 +77,13 @@ def train_epoch(
             return False
         index = progress.order[start : start + batch_size]
         inputs, targets = images[index], labels[index]
-        logits = model(inputs)
-        loss = F.cross_entropy(logits, targets)
+        with autocast():
+            logits = model(inputs)
+            loss = F.cross_entropy(logits, targets)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.after_batch()
         loss = loss.detach()
         progress.loss_sum += loss * len(index)
@@ -90,7 +96,11 @@ def train_epoch(
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> tuple[float, float]:
     """Mean loss and accuracy in percent, with the model in eval mode (BatchNorm running stats)."""
     model.eval()
@@ -98,7 +108,8 @@ def evaluate(
     correct = torch.zeros((), dtype=torch.long, device=images.device)
     for start in range(0, len(labels), batch_size):
         inputs, targets = images[start : start + batch_size], labels[start : start + batch_size]
-        logits = model(inputs)
-        loss_sum += F.cross_entropy(logits, targets, reduction="sum")
+        with autocast():
+            logits = model(inputs)
+        loss_sum += F.cross_entropy(logits.float(), targets, reduction="sum")
         correct += (logits.argmax(1) == targets).sum()
     return loss_sum.item() / len(labels), 100.0 * correct.item() / len(labels)

@@ -39,6 +39,8 @@ class AdamConfig:
     _partial_: bool = True
     lr: float = 1e-3
     weight_decay: float = 0.0
+    foreach: Optional[bool] = None  # None: torch picks; the fused kernel is fastest where it exists
+    fused: Optional[bool] = None
 
 
 @dataclass
@@ -55,6 +57,8 @@ class SGDConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 0.0
+    foreach: Optional[bool] = None
+    fused: Optional[bool] = None
 
 
 @dataclass
@@ -103,6 +107,10 @@ class TrainerConfig:
     device: str = "auto"
     log_every_n_steps: int = 50
     threads: int = 0
+    channels_last: bool = False
+    precision: str = "fp32"
+    compile: bool = False
+    compile_mode: str = "default"
 
 
 @dataclass

@@ -64,6 +64,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.resume import checkpoint_path, resumed_config
     from mnist_exp.rng import capture_rng, restore_rng
     from mnist_exp.run_files import load_checkpoint, remove_stale_temporaries, save_checkpoint
+    from mnist_exp.speed import autocast, check_precision, grad_scaler, memory_format, speed_up
     from mnist_exp.tensorboard_log import TensorBoardLog, flat_hparams
     from mnist_exp.validation import validate
 
@@ -79,12 +80,13 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     device = resolve_device(cfg.trainer.device)
+    check_precision(cfg.trainer.precision, device)
     console.show_config(cfg)
     torch.manual_seed(cfg.seed)
 
     log.info("Loading %s onto %s", cfg.data.name, device)
     try:
-        data = load_device_dataset(cfg.data, device)
+        data = load_device_dataset(cfg.data, device, memory_format(cfg.trainer))
     except DataUnavailableError as error:
         raise UserError(str(error)) from error
     train_count = len(data.train_labels)
@@ -112,6 +114,9 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     board = TensorBoardLog(run_dir, purge_step=step + 1 if saved else None)
     if not saved:
         board.log_start(cfg, model, data.test_images[:1])
+    fast_model = speed_up(model, cfg.trainer)  # shares model's parameters; checkpoints use `model`
+    precision = lambda: autocast(cfg.trainer.precision, device)  # noqa: E731
+    scaler = grad_scaler(cfg.trainer.precision, device)
     config = OmegaConf.to_container(cfg, resolve=True)
 
     def checkpoint(status: str, progress: EpochProgress | None = None) -> dict:
@@ -163,8 +168,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
 
             epoch_started = time.perf_counter()
             finished = train_epoch(
-                model, data.train_images, data.train_labels, progress, cfg.data.batch_size,
-                optimizer, schedule, on_batch, stop.requested,
+                fast_model, data.train_images, data.train_labels, progress, cfg.data.batch_size,
+                optimizer, schedule, on_batch, stop.requested, precision, scaler,
             )  # fmt: skip
             progress.seconds += time.perf_counter() - epoch_started
             if not finished:
@@ -178,10 +183,10 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             if len(data.val_labels):
                 record["val_loss"], record["val_acc"] = evaluate(
-                    model, data.val_images, data.val_labels, cfg.data.test_batch_size
+                    fast_model, data.val_images, data.val_labels, cfg.data.test_batch_size, precision
                 )
             record["test_loss"], record["test_acc"] = evaluate(
-                model, data.test_images, data.test_labels, cfg.data.test_batch_size
+                fast_model, data.test_images, data.test_labels, cfg.data.test_batch_size, precision
             )
             record["lr"] = progress.lr
             record["seconds"] = progress.seconds + time.perf_counter() - evaluated

@@ -41,6 +41,13 @@ def _range_problems(cfg: DictConfig):
     yield _check(
         cfg, "trainer.device", lambda v: DEVICE_PATTERN.fullmatch(v), "one of auto, cpu, cuda, cuda:N, mps"
     )
+    yield _check(cfg, "trainer.precision", lambda v: v in ("fp32", "bf16", "fp16"), "one of fp32, bf16, fp16")
+    yield _check(
+        cfg,
+        "trainer.compile_mode",
+        lambda v: v in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+        "one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs",
+    )
     yield _check(cfg, "data.batch_size", *at_least_one)
     yield _check(cfg, "data.test_batch_size", *at_least_one)
     yield _check(cfg, "data.std", lambda v: v > 0, "must be > 0")
@@ -68,6 +75,8 @@ def _optimizer_problems(cfg: DictConfig):
     yield _check(cfg, "optimizer.lr", lambda v: v > 0, "must be > 0")
     yield _check(cfg, "optimizer.weight_decay", lambda v: v >= 0, "must be >= 0")
     yield _check(cfg, "optimizer.momentum", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    if OmegaConf.select(cfg, "optimizer.fused") and OmegaConf.select(cfg, "optimizer.foreach"):
+        yield "optimizer.fused=True and optimizer.foreach=True exclude each other: set one of them"
     if OmegaConf.select(cfg, "optimizer.nesterov") and OmegaConf.select(cfg, "optimizer.momentum") == 0:
         yield "optimizer.nesterov=True needs optimizer.momentum > 0 (or set optimizer.nesterov=false)"
 
