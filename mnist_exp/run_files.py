@@ -11,8 +11,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,10 +37,14 @@ def write_json(path: Path, document: dict) -> None:
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """torch.save into memory, then one atomic write; loadable with weights_only=True."""
+    import torch  # here, not at the top: the report reads metrics.json without paying for torch
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -56,6 +56,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.data import DataUnavailableError
     from mnist_exp.device import resolve_device
     from mnist_exp.device_dataset import load_device_dataset
+    from mnist_exp.diagnostics import log_test_diagnostics
     from mnist_exp.interrupts import StopRequests
     from mnist_exp.loop import EpochProgress, evaluate, train_epoch
     from mnist_exp.metrics import RunMetrics
@@ -203,6 +204,10 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     final = metrics.document("completed")
     save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("completed"))
     metrics.save("completed")
+    log_test_diagnostics(
+        board.writer, model, data.test_images, data.test_labels, run_dir, step,
+        cfg.data.test_batch_size, cfg.data.mean, cfg.data.std,
+    )  # fmt: skip
     headline = {k: final[k] for k in ("final_test_acc", "best_test_acc", "final_val_acc") if k in final}
     board.log_hparams(flat_hparams(cfg, choices or {}), {f"hparam/{k}": v for k, v in headline.items()}, step)
     board.close()

@@ -1,0 +1,48 @@
+"""`mnist-exp-report RUN_OR_SWEEP_DIR...`: compare runs in one table and four plots.
+
+The report goes to `--out`, by default `report/` inside the one directory named, or inside the
+deepest directory holding all of them when several are named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from mnist_exp.report.plots import write_plots
+from mnist_exp.report.runs import NoRunsError, collect_runs, common_parent
+from mnist_exp.report.summary import summarise
+from mnist_exp.report.tables import rich_table, write_csv, write_markdown
+
+PROG = "mnist-exp-report"
+WIDE_ENOUGH = 200  # when piped or logged, print the table unwrapped rather than at 80 columns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP_DIR")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="directory for report.md, report.csv and the PNGs (default: <the directory named>/report, "
+        "or <their common parent>/report for several)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        runs = collect_runs(args.paths)
+    except NoRunsError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+
+    out_dir = args.out or common_parent(args.paths) / "report"
+    rows = summarise(runs)
+    console = Console(width=None if sys.stdout.isatty() else WIDE_ENOUGH)
+    console.print(rich_table(rows))
+    plots = write_plots(out_dir, rows)
+    write_markdown(out_dir / "report.md", rows, plots)
+    write_csv(out_dir / "report.csv", rows)
+    console.print(f"Wrote report.md, report.csv, {', '.join(plots)} to {out_dir}")
+    return 0

@@ -1,0 +1,131 @@
+"""Runs that differ only in their seed become one row, with the mean and spread over the seeds.
+
+Runs are grouped by their whole composed config except `seed` (and `resume`, which says how a
+run was started, not what it trained), and by status: a run still going or one that was
+interrupted is its own row rather than pulling down the mean of finished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+
+from mnist_exp.report.runs import Run
+
+IGNORED_KEYS = ("seed", "resume")
+HIDDEN_OVERRIDE_PREFIXES = ("seed=", "resume=", "hydra.", "+hydra.", "++hydra.")
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation (n - 1) over runs; `std` is None for a single run."""
+
+    mean: float
+    std: float | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: a group of runs that share everything but their seed, and their status."""
+
+    model: str
+    label: str  # the command-line overrides that set this row apart from the others
+    status: str
+    runs: list[Run]
+    seeds: list[int]
+    params: int | None
+    params_reduction: float | None  # percent fewer parameters than the first row's model
+    epochs_done: tuple[int, int]  # (fewest, most) epochs finished by the group's runs
+    epochs: int | None  # epochs planned
+    final_test_acc: Stat | None
+    best_test_acc: Stat | None
+    final_val_acc: Stat | None
+    best_val_acc: Stat | None
+    seconds_per_epoch: Stat | None
+
+
+def stat(values: list) -> Stat | None:
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return Stat(statistics.fmean(values), std)
+
+
+def group_key(run: Run) -> str:
+    if not run.config:
+        return f"run:{run.path}"
+    config = {key: value for key, value in run.config.items() if key not in IGNORED_KEYS}
+    return json.dumps([config, run.status], sort_keys=True, default=str)
+
+
+def group_runs(runs: list[Run]) -> list[list[Run]]:
+    """Groups in the order their first run was found."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(group_key(run), []).append(run)
+    return list(groups.values())
+
+
+def distinguishing_labels(groups: list[list[Run]]) -> list[str]:
+    """Each group's command-line overrides, less the seed, Hydra's own and those all groups share."""
+    overrides = [
+        [o for o in group[0].overrides if not o.startswith(HIDDEN_OVERRIDE_PREFIXES)] for group in groups
+    ]
+    shared = set.intersection(*(set(o) for o in overrides)) if len(groups) > 1 else set()
+    return [" ".join(o for o in group if o not in shared) for group in overrides]
+
+
+def first_known(runs: list[Run], read) -> object:
+    for run in runs:
+        value = read(run)
+        if value is not None:
+            return value
+    return None
+
+
+def model_name(run: Run) -> str | None:
+    return run.metrics.get("model") or (run.config.get("model") or {}).get("name")
+
+
+def params_of(run: Run) -> int | None:
+    return run.metrics.get("params")
+
+
+def planned_epochs(run: Run) -> int | None:
+    return run.metrics.get("epochs") or (run.config.get("trainer") or {}).get("epochs")
+
+
+def mean_epoch_seconds(run: Run) -> float | None:
+    seconds = [record["seconds"] for record in run.history if record.get("seconds") is not None]
+    return statistics.fmean(seconds) if seconds else None
+
+
+def summarise(runs: list[Run]) -> list[Row]:
+    """One row per group; the params reduction is relative to the first row's model."""
+    groups = group_runs(runs)
+    labels = distinguishing_labels(groups)
+    reference = first_known(groups[0], params_of)
+    return [summarise_group(group, label, reference) for group, label in zip(groups, labels, strict=True)]
+
+
+def summarise_group(runs: list[Run], label: str, reference_params: int | None) -> Row:
+    done = [len(run.history) for run in runs]
+    params = first_known(runs, params_of)
+    return Row(
+        model=first_known(runs, model_name) or "?",
+        label=label,
+        status=runs[0].status,
+        runs=runs,
+        seeds=[run.config.get("seed") for run in runs if "seed" in run.config],
+        params=params,
+        params_reduction=100.0 * (1 - params / reference_params) if params and reference_params else None,
+        epochs_done=(min(done), max(done)),
+        epochs=first_known(runs, planned_epochs),
+        final_test_acc=stat([run.metrics.get("final_test_acc") for run in runs]),
+        best_test_acc=stat([run.metrics.get("best_test_acc") for run in runs]),
+        final_val_acc=stat([run.metrics.get("final_val_acc") for run in runs]),
+        best_val_acc=stat([run.metrics.get("best_val_acc") for run in runs]),
+        seconds_per_epoch=stat([mean_epoch_seconds(run) for run in runs]),
+    )

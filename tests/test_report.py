@@ -1,0 +1,194 @@
+"""`mnist-exp-report` on synthetic run directories: the table's numbers, grouping, plots, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from mnist_exp.report.cli import main
+
+V1_PARAMS, V3_PARAMS = 420_614, 18_594
+
+
+def history(test_accs: list[float], seconds: float = 2.0, val: bool = False) -> list[dict]:
+    records = []
+    for epoch, acc in enumerate(test_accs, start=1):
+        record = {
+            "epoch": epoch,
+            "train_loss": 1.0 / epoch,
+            "train_acc": acc - 1,
+            "test_loss": 1.2 / epoch,
+            "test_acc": acc,
+            "lr": 0.001 / epoch,
+            "seconds": seconds + epoch,
+        }
+        if val:
+            record |= {"val_loss": 1.1 / epoch, "val_acc": acc - 0.5}
+        records.append(record)
+    return records
+
+
+def write_run(
+    run_dir: Path,
+    model: str = "v3",
+    params: int = V3_PARAMS,
+    seed: int = 0,
+    test_accs: tuple[float, ...] = (97.0, 98.0),
+    epochs: int | None = None,
+    status: str = "completed",
+    lr: float = 0.001,
+    val: bool = False,
+) -> dict:
+    """A run dir as training leaves it: .hydra/config.yaml, overrides.yaml and metrics.json."""
+    config = {
+        "model": {"_target_": "mnist_exp.models.ConvNet", "name": model},
+        "optimizer": {"lr": lr},
+        "data": {"mean": 0.1307, "std": 0.3081},
+        "seed": seed,
+        "trainer": {"epochs": epochs or len(test_accs)},
+    }
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    overrides = [f"model={model}", f"optimizer.lr={lr}", f"seed={seed}"]
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    records = history(list(test_accs), val=val)
+    metrics = {
+        "model": model,
+        "params": params,
+        "device": "cpu",
+        "epochs": epochs or len(test_accs),
+        "status": status,
+        "history": records,
+        "final_test_acc": records[-1]["test_acc"] if records else None,
+        "best_test_acc": max(r["test_acc"] for r in records) if records else None,
+        "duration_s": 10.0,
+    }
+    if val:
+        metrics |= {
+            "final_val_acc": records[-1]["val_acc"],
+            "best_val_acc": max(r["val_acc"] for r in records),
+        }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return metrics
+
+
+def report_rows(out: Path) -> list[dict]:
+    with open(out / "report.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_exp.report", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def two_models(tmp_path) -> Path:
+    sweep = tmp_path / "sweep"
+    write_run(sweep / "0", model="v1", params=V1_PARAMS, test_accs=(97.5, 98.9, 98.7))
+    write_run(sweep / "1", model="v3", params=V3_PARAMS, test_accs=(96.0, 98.2, 98.4))
+    return sweep
+
+
+def test_csv_holds_each_runs_metrics(two_models, tmp_path):
+    assert main([str(two_models), "--out", str(tmp_path / "out")]) == 0
+    v1, v3 = report_rows(tmp_path / "out")
+    assert (v1["model"], v1["params"], v1["epochs"], v1["n"]) == ("v1", str(V1_PARAMS), "3", "1")
+    assert float(v1["final_test_acc_mean"]) == 98.7
+    assert float(v1["best_test_acc_mean"]) == 98.9
+    assert v1["final_test_acc_std"] == "", "no spread from a single seed"
+    assert float(v1["seconds_per_epoch_mean"]) == pytest.approx(statistics.fmean([3.0, 4.0, 5.0]))
+    assert float(v3["final_test_acc_mean"]) == 98.4
+    assert float(v1["params_reduction_pct"]) == 0.0
+    assert float(v3["params_reduction_pct"]) == pytest.approx(100 * (1 - V3_PARAMS / V1_PARAMS))
+
+
+def test_markdown_shows_the_same_numbers_and_links_the_plots(two_models, tmp_path):
+    main([str(two_models), "--out", str(tmp_path / "out")])
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    v3_line = next(line for line in markdown.splitlines() if line.startswith("| v3"))
+    assert "| 18,594 | 95.6% | 3 | 98.40 | 98.40 |" in v3_line
+    assert "![loss](loss.png)" in markdown and "![comparison](comparison.png)" in markdown
+
+
+def test_seeds_of_one_config_share_a_row_with_mean_and_sample_std(tmp_path):
+    finals = [97.0, 98.0, 99.5]
+    for seed, final in enumerate(finals):
+        write_run(tmp_path / "sweep" / str(seed), seed=seed, test_accs=(95.0, final))
+    write_run(tmp_path / "sweep" / "3", seed=0, test_accs=(95.0, 96.0), lr=0.01)
+    main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")])
+    seeds, other = report_rows(tmp_path / "out")
+    assert (seeds["n"], seeds["seeds"], seeds["runs"]) == ("3", "0 1 2", "0;1;2")
+    assert float(seeds["final_test_acc_mean"]) == pytest.approx(statistics.fmean(finals))
+    assert float(seeds["final_test_acc_std"]) == pytest.approx(statistics.stdev(finals))
+    assert (other["n"], other["config"]) == ("1", "optimizer.lr=0.01")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert f"{statistics.fmean(finals):.2f} ± {statistics.stdev(finals):.2f}" in markdown
+
+
+def test_unfinished_runs_are_listed_with_their_status(tmp_path):
+    write_run(tmp_path / "runs" / "done", test_accs=(97.0, 98.0))
+    write_run(tmp_path / "runs" / "going", test_accs=(96.0,), epochs=5, status="running", seed=1)
+    (tmp_path / "runs" / "starting" / ".hydra").mkdir(parents=True)
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    by_run = {row["runs"]: row for row in report_rows(tmp_path / "out")}
+    assert by_run["going"]["status"] == "running"
+    assert (by_run["going"]["epochs_done"], by_run["going"]["epochs"]) == ("1", "5")
+    assert by_run["starting"]["status"] == "no metrics yet"
+    assert by_run["starting"]["final_test_acc_mean"] == ""
+    assert "| 1/5 |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_validation_accuracy_columns_appear_when_runs_record_it(tmp_path):
+    write_run(tmp_path / "run", test_accs=(97.0, 98.0), val=True)
+    main([str(tmp_path / "run"), "--out", str(tmp_path / "out")])
+    (row,) = report_rows(tmp_path / "out")
+    assert float(row["final_val_acc_mean"]) == 97.5
+    assert "final val %" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_report_goes_into_the_named_directory_by_default(two_models):
+    main([str(two_models)])
+    assert (two_models / "report" / "report.csv").is_file()
+
+
+def test_plots_are_800_by_500_pngs(two_models, tmp_path):
+    main([str(two_models), "--out", str(tmp_path / "out")])
+    for name in ("loss.png", "accuracy.png", "lr.png", "comparison.png"):
+        with Image.open(tmp_path / "out" / name) as image:
+            assert (image.format, image.size) == ("PNG", (800, 500)), name
+
+
+def test_a_path_without_runs_exits_2_with_one_message(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    result = run_report(str(tmp_path / "empty"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"mnist-exp-report: error: {tmp_path / 'empty'}: no runs found (expected a run directory "
+        "holding metrics.json or .hydra/, or a directory with such runs below it)"
+    ]
+    assert not (tmp_path / "empty" / "report").exists()
+
+
+def test_a_missing_path_exits_2_naming_it(tmp_path, capsys):
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err == (
+        f"mnist-exp-report: error: {tmp_path / 'nowhere'}: no such directory "
+        "(expected a run or sweep directory)\n"
+    )
+
+
+def test_console_shows_the_table_and_where_the_files_went(two_models, tmp_path, capsys):
+    main([str(two_models), "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert "95.6%" in printed and "98.40" in printed
+    assert f"report.csv, loss.png, accuracy.png, lr.png, comparison.png to {tmp_path / 'out'}" in printed
