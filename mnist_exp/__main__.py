@@ -1,3 +1,3 @@
-from mnist_exp.train import main
+from mnist_exp.train import cli
 
-main()
+cli()

@@ -6,6 +6,7 @@ TensorBoard are imported inside `train`, so `--help` and `--cfg job` answer with
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -18,13 +19,22 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_exp.errors import Diverged, Interrupted, ResumeError, UserError
+from mnist_exp.job_gpu import register_job_gpu
+from mnist_exp.plugin_extras import exit_if_plugin_missing
 from mnist_exp.resume import register_resolvers
 from mnist_exp.schema import register_schemas
 
 register_schemas()
 register_resolvers()
+register_job_gpu()
 log = logging.getLogger("mnist_exp")
 INPUT_SHAPE = (1, 28, 28)
+
+
+def cli() -> None:
+    """The console entry: a preset whose Hydra plugin is missing gets its pip line, not Hydra's error."""
+    exit_if_plugin_missing(sys.argv[1:])
+    main()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -116,8 +126,10 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     if not saved:
         board.log_start(cfg, model, data.test_images[:1])
     fast_model = speed_up(model, cfg.trainer)  # shares model's parameters; checkpoints use `model`
-    precision = lambda: autocast(cfg.trainer.precision, device)  # noqa: E731
+    precision = functools.partial(autocast, cfg.trainer.precision, device)
     scaler = grad_scaler(cfg.trainer.precision, device)
+    if saved:
+        scaler.load_state_dict(saved["scaler"])
     config = OmegaConf.to_container(cfg, resolve=True)
 
     def checkpoint(status: str, progress: EpochProgress | None = None) -> dict:
@@ -125,6 +137,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": schedule.state_dict(),
+            "scaler": scaler.state_dict(),
             "epoch": len(metrics.history),
             "step": step,
             "config": config,

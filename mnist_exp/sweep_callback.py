@@ -1,0 +1,36 @@
+"""A Hydra callback: a failed job leaves `error.txt` in its run dir, and a finished sweep a summary.
+
+`on_job_end` runs in the process that ran the job (a joblib worker, a submitit or SLURM job, a
+Ray task), so the only way its word reaches the summary is a file in the job's own dir.
+`on_multirun_end` runs in the launching process once every job is done, and summarises the sweep
+dir from disk with `mnist_exp.summarize`. Hydra skips `on_multirun_end` when any job failed: then
+run `python -m mnist_exp.summarize <sweep dir>` by hand, which marks the failed jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from mnist_exp.summarize import ERROR_FILE, summarize
+
+log = logging.getLogger("mnist_exp")
+
+
+class SweepSummary(Callback):
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status != JobStatus.FAILED:
+            return
+        error = job_return._return_value  # the `return_value` property re-raises it
+        run_dir = Path(job_return.hydra_cfg.hydra.runtime.output_dir)
+        (run_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        log.info("Summarising the sweep in %s", sweep_dir)
+        summarize(sweep_dir)

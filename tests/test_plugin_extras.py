@@ -1,0 +1,39 @@
+"""Choosing a preset whose Hydra plugin is missing names the extra to install."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnist_exp import plugin_extras
+from mnist_exp.plugin_extras import exit_if_plugin_missing, missing_plugin_message
+
+
+@pytest.fixture
+def nothing_installed(monkeypatch):
+    monkeypatch.setattr(plugin_extras, "find_spec", lambda name: None)
+
+
+@pytest.mark.parametrize(
+    "choice,extra",
+    [
+        ("hydra/launcher=parallel", "sweep"),
+        ("hydra/launcher=local_isolated", "slurm"),
+        ("hydra/launcher=slurm", "slurm"),
+        ("hydra/launcher=ray_tasks", "ray"),
+        ("hparams_search=optuna", "optuna"),
+    ],
+)
+def test_missing_plugin_names_its_extra(nothing_installed, choice, extra):
+    message = missing_plugin_message(["seed=1", choice])
+    assert message.startswith(choice) and f'pip install "mnist-exp[{extra}]"' in message
+
+
+def test_other_overrides_need_nothing(nothing_installed):
+    assert missing_plugin_message(["model=v2", "hydra/launcher=basic", "seed=1,2"]) is None
+
+
+def test_exit_code_2_and_message_on_stderr(nothing_installed, capsys):
+    with pytest.raises(SystemExit) as stop:
+        exit_if_plugin_missing(["hydra/launcher=parallel"])
+    assert stop.value.code == 2
+    assert "hydra-joblib-launcher" in capsys.readouterr().err

@@ -1,0 +1,211 @@
+"""Real sweeps in subprocesses on real MNIST (tiny subsets, one epoch), under each launcher preset.
+
+Each launcher's test is skipped, with the extra to install, when its Hydra plugin is missing; the
+SLURM one also needs a running cluster (`eval "$(scripts/slurm_cluster.sh start)"`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.sweep
+
+QUICK = ["trainer.epochs=1", "data.train_subset=500", "trainer.device=cpu", "trainer.threads=1"]
+
+
+def needs_plugin(module: str, extra: str):
+    return pytest.mark.skipif(
+        find_spec(module) is None, reason=f'{module} is not installed: pip install "mnist-exp[{extra}]"'
+    )
+
+
+needs_joblib = needs_plugin("hydra_plugins.hydra_joblib_launcher", "sweep")
+needs_submitit = needs_plugin("hydra_plugins.hydra_submitit_launcher", "slurm")
+needs_optuna = needs_plugin("hydra_plugins.hydra_optuna_sweeper", "optuna")
+needs_ray = needs_plugin("hydra_plugins.hydra_ray_launcher", "ray")
+
+
+def sweep(*args: str, cwd: Path, env: dict | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run `python -m mnist_exp -m ARGS` in `cwd`; returns the result and the one sweep dir."""
+    result = run_cli("-m", *args, *QUICK, cwd=cwd, env=env)
+    sweeps = list((cwd / "multirun").iterdir())
+    assert len(sweeps) == 1, result.stderr[-3000:]
+    return result, sweeps[0]
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted((p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def metrics(job_dir: Path) -> dict:
+    return json.loads((job_dir / "metrics.json").read_text())
+
+
+def summary_rows(sweep_dir: Path) -> list[dict]:
+    with open(sweep_dir / "summary.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_one_completed_row_per_job(result: subprocess.CompletedProcess, sweep_dir: Path, jobs: int):
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p.name for p in job_dirs(sweep_dir)] == [str(num) for num in range(jobs)]
+    assert all(metrics(job)["status"] == "completed" for job in job_dirs(sweep_dir))
+    rows = summary_rows(sweep_dir)
+    assert [(row["job"], row["status"]) for row in rows] == [(str(num), "completed") for num in range(jobs)]
+
+
+@pytest.fixture(scope="module")
+def basic_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """Two learning rates x two seeds with Hydra's own launcher, one job after another."""
+    return sweep("optimizer.lr=0.001,0.003", "seed=1,2", cwd=tmp_path_factory.mktemp("basic"))
+
+
+def test_basic_sweep_writes_one_run_dir_and_summary_row_per_job(basic_sweep):
+    result, sweep_dir = basic_sweep
+    assert_one_completed_row_per_job(result, sweep_dir, jobs=4)
+    assert "Mean ± std over seeds" in result.stdout
+
+
+def test_summary_groups_the_seeds_of_each_learning_rate(basic_sweep):
+    _, sweep_dir = basic_sweep
+    markdown = (sweep_dir / "summary.md").read_text()
+    for lr in ("0.001", "0.003"):
+        group_row = next(line for line in markdown.splitlines() if line.startswith(f"| optimizer.lr={lr} "))
+        assert "| 2/2 |" in group_row and " ± " in group_row
+
+
+def hparams_of(run_events_dir: Path) -> dict[str, object]:
+    """The hyperparameters of the HParams session this run dir's events start."""
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(run_events_dir))
+    multiplexer.Reload()
+    (run,) = multiplexer.Runs()
+    content = multiplexer.SummaryMetadata(run, "_hparams_/session_start_info").plugin_data.content
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    return {name: getattr(value, value.WhichOneof("kind")) for name, value in start.hparams.items()}
+
+
+def test_tensorboard_sees_each_job_as_its_own_run_with_the_swept_keys_as_hparams(basic_sweep):
+    _, sweep_dir = basic_sweep
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(sweep_dir))
+    multiplexer.Reload()
+    assert sorted(multiplexer.Runs()) == ["0", "1", "2", "3"]
+    for tags in multiplexer.Runs().values():
+        assert {"test/acc", "hparam/final_test_acc"} <= set(tags["scalars"])
+        # No experiment summary per run: TensorBoard builds one from every run's session, so the
+        # HParams table shows every job with all their keys as columns.
+        assert "_hparams_/experiment" not in tags["tensors"]
+
+    swept = []
+    for job_dir in job_dirs(sweep_dir):
+        hparams = hparams_of(job_dir)
+        overrides_file = job_dir / ".hydra" / "overrides.yaml"
+        overrides = dict(o.split("=", 1) for o in yaml.safe_load(overrides_file.read_text()))
+        assert hparams["optimizer.lr"] == pytest.approx(float(overrides["optimizer.lr"]))
+        assert hparams["seed"] == int(overrides["seed"])
+        assert {"model", "optimizer", "data.batch_size", "trainer.epochs"} <= set(hparams)
+        swept.append((hparams["optimizer.lr"], hparams["seed"]))
+    assert len(set(swept)) == 4
+
+
+@needs_joblib
+def test_parallel_sweep_writes_one_run_dir_and_summary_row_per_job(tmp_path):
+    result, sweep_dir = sweep("hydra/launcher=parallel", "seed=1,2", cwd=tmp_path)
+    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
+
+
+@needs_submitit
+def test_local_isolated_sweep_runs_each_job_in_its_own_process(tmp_path):
+    result, sweep_dir = sweep("hydra/launcher=local_isolated", "seed=1,2", cwd=tmp_path)
+    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
+    assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2
+
+
+def test_a_failed_job_is_marked_failed_by_summarize(tmp_path):
+    result, sweep_dir = sweep("optimizer.lr=0.001,-1", cwd=tmp_path)
+    assert result.returncode != 0
+    assert not (sweep_dir / "summary.csv").exists(), "Hydra skips on_multirun_end after a failed job"
+
+    summary = subprocess.run(
+        [sys.executable, "-m", "mnist_exp.summarize", str(sweep_dir)], capture_output=True, text=True
+    )
+    assert summary.returncode == 0, summary.stderr
+    ok, failed = summary_rows(sweep_dir)
+    assert (ok["overrides"].split()[0], ok["status"]) == ("optimizer.lr=0.001", "completed")
+    assert (failed["overrides"].split()[0], failed["status"]) == ("optimizer.lr=-1", "failed")
+    assert failed["error"] and failed["error"] in summary.stdout
+
+
+@needs_optuna
+def test_optuna_runs_three_trials_maximising_validation_accuracy(tmp_path):
+    result, sweep_dir = sweep(
+        "hparams_search=optuna", "hydra.sweeper.n_trials=3", "data.val_size=1000", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = [metrics(job) for job in job_dirs(sweep_dir)]
+    assert len(trials) == 3 and all(trial["status"] == "completed" for trial in trials)
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(trial["final_val_acc"] for trial in trials)
+    searched = {"optimizer", "optimizer.lr", "optimizer.weight_decay", "data.batch_size"}
+    assert set(best["best_params"]) == searched
+    assert len(summary_rows(sweep_dir)) == 3
+
+
+def ended_slurm_job(job_id: str, timeout: float = 60) -> str:
+    """`scontrol show job` once the job has ended: it is RUNNING until its process exits, which
+    can be just after the sweep has its result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+        if not re.search(r"JobState=(PENDING|RUNNING|COMPLETING)", job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
+
+
+@pytest.mark.slurm
+@needs_submitit
+@pytest.mark.skipif(
+    not (os.environ.get("SLURM_CONF") and shutil.which("sbatch")),
+    reason='no SLURM cluster: start one with eval "$(scripts/slurm_cluster.sh start)" (needs root)',
+)
+def test_slurm_sweep_runs_each_job_as_a_slurm_array_task(tmp_path):
+    result, sweep_dir = sweep(
+        "hydra/launcher=slurm",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=2",
+        "seed=1,2",
+        cwd=tmp_path,
+    )
+    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
+    for job_dir in job_dirs(sweep_dir):
+        # submitit sets hydra.job.id from SLURM's array job and task ids; the controller knows the job.
+        job_id = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"]
+        assert re.fullmatch(rf"\d+_{job_dir.name}", job_id), job_id
+        job = ended_slurm_job(job_id)
+        assert "JobName=mnist-exp" in job and "JobState=COMPLETED" in job and "ExitCode=0:0" in job, job
+        assert (sweep_dir / ".submitit" / job_id / f"{job_id}_0_log.out").exists()
+
+
+@needs_ray
+def test_ray_sweep_writes_one_run_dir_and_summary_row_per_job(tmp_path):
+    result, sweep_dir = sweep(
+        "hydra/launcher=ray_tasks", "seed=1,2", cwd=tmp_path, env={"RAY_USAGE_STATS_ENABLED": "0"}
+    )
+    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
