@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import re
 import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.table import Table
+
+from mnist_exp.run_dirs import find_run_dirs, read_metrics, read_overrides
 
 ERROR_FILE = "error.txt"
 NO_METRICS = "no metrics"
@@ -56,29 +55,13 @@ class GroupStats:
     duration_s: float | None
 
 
-def natural_key(path: Path) -> list:
-    """Job dirs in numeric order: 2 before 10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
-
-
-def find_run_dirs(root: Path) -> list[Path]:
-    """Every dir under `root` (itself included) holding metrics.json or .hydra/, skipping hidden dirs."""
-    candidates = {p.parent for p in root.rglob("metrics.json")} | {
-        p.parent for p in root.rglob(".hydra") if p.is_dir()
-    }
-    visible = [d for d in candidates if not any(part.startswith(".") for part in d.relative_to(root).parts)]
-    return sorted(visible, key=natural_key)
-
-
 def read_job(run_dir: Path, root: Path) -> JobResult:
-    overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    overrides = tuple(yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.exists() else ()
+    overrides = tuple(read_overrides(run_dir))
     error_file = run_dir / ERROR_FILE
     error = (error_file.read_text().strip().splitlines() or ["failed"])[0] if error_file.exists() else None
     name = str(run_dir.relative_to(root)) if run_dir != root else "."
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    metrics, problem = read_metrics(run_dir)
+    if problem:
         return JobResult(name, overrides, "failed" if error else NO_METRICS, error=error)
     status = metrics.get("status") or "running"
     if error and status == "running":

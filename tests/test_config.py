@@ -11,7 +11,7 @@ GROUPS = {
     "optimizer": ["adam", "adamw", "sgd"],
     "scheduler": ["none", "cosine", "step", "onecycle"],
     "data": ["mnist"],
-    "experiment": ["seed_v1", "seed_v2", "seed_v3"],
+    "experiment": ["seed_v1", "seed_v2", "seed_v3", "speedrun"],
 }
 
 

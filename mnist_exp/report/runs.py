@@ -1,14 +1,12 @@
-"""Finding the runs under the directories a user names, and reading what each one left behind.
+"""The runs under the directories a user names, each with its metrics, config and overrides.
 
-A run directory is one holding `metrics.json` or a `.hydra/` folder, so a run that has not
-finished its first epoch, or died before it, is still found and reported with its status.
+Finding run directories and reading their metrics and overrides live in `mnist_exp.run_dirs`,
+shared with `mnist_exp.summarize`; only the composed config, which the report needs, is read here.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +14,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-NO_METRICS = "no metrics yet"
-UNREADABLE_METRICS = "unreadable metrics.json"
+from mnist_exp.run_dirs import find_run_dirs, read_metrics, read_overrides
 
 
 class NoRunsError(Exception):
@@ -36,28 +33,6 @@ class Run:
     @property
     def history(self) -> list[dict]:
         return self.metrics.get("history") or []
-
-
-def natural_key(text: str) -> list:
-    """Sort `9` before `10`, as a person reads a sweep's job numbers."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / "metrics.json").is_file() or (path / ".hydra").is_dir()
-
-
-def find_run_dirs(root: Path) -> list[Path]:
-    """Every run directory at or under `root`, in natural order; runs are not searched inside."""
-    found = []
-    for dirpath, dirnames, _ in os.walk(root):
-        here = Path(dirpath)
-        if is_run_dir(here):
-            found.append(here)
-            dirnames.clear()
-        else:
-            dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=natural_key)
-    return found
 
 
 def common_parent(paths: list[Path]) -> Path:
@@ -89,28 +64,15 @@ def collect_runs(paths: list[Path]) -> list[Run]:
 
 def read_run(run_dir: Path, base: Path) -> Run:
     relative = os.path.relpath(run_dir.resolve(), base)
-    metrics, status = read_metrics(run_dir / "metrics.json")
+    metrics, problem = read_metrics(run_dir)
     return Run(
         path=run_dir,
         name=run_dir.resolve().name if relative == "." else relative,
-        status=status,
+        status=problem or str(metrics.get("status", "unknown")),
         metrics=metrics,
         config=read_config(run_dir),
-        overrides=read_overrides(run_dir / ".hydra" / "overrides.yaml"),
+        overrides=read_overrides(run_dir),
     )
-
-
-def read_metrics(path: Path) -> tuple[dict, str]:
-    """(metrics, status); a missing or unreadable file gives no metrics and says so as the status."""
-    if not path.is_file():
-        return {}, NO_METRICS
-    try:
-        metrics = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}, UNREADABLE_METRICS
-    if not isinstance(metrics, dict):
-        return {}, UNREADABLE_METRICS
-    return metrics, str(metrics.get("status", "unknown"))
 
 
 def read_config(run_dir: Path) -> dict:
@@ -143,13 +105,3 @@ def checkpoint_config(path: Path) -> dict:
         return {}
     config = state.get("config") if isinstance(state, dict) else None
     return config if isinstance(config, dict) else {}
-
-
-def read_overrides(path: Path) -> list[str]:
-    if not path.is_file():
-        return []
-    try:
-        overrides = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return []
-    return [str(item) for item in overrides] if isinstance(overrides, list) else []

@@ -1,0 +1,66 @@
+"""Finding run directories and reading the files each run leaves, for the summary and the report.
+
+A run directory is one holding `metrics.json` or a `.hydra/` folder, so a run that has not
+finished its first epoch, or died before it, is still found. Both readers here tolerate a
+missing or broken file, since a sweep is often read while jobs are still running or have died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+NO_METRICS = "no metrics yet"
+UNREADABLE_METRICS = "unreadable metrics.json"
+
+
+def natural_key(text: str) -> list:
+    """Sort `9` before `10`, as a person reads a sweep's job numbers."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "metrics.json").is_file() or (path / ".hydra").is_dir()
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Every run directory at or under `root`, in natural order; runs are not searched inside."""
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        if is_run_dir(here):
+            found.append(here)
+            dirnames.clear()
+        else:
+            dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=natural_key)
+    return found
+
+
+def read_metrics(run_dir: Path) -> tuple[dict, str | None]:
+    """(metrics, problem): problem is None once read, else NO_METRICS or UNREADABLE_METRICS."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}, NO_METRICS
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}, UNREADABLE_METRICS
+    if not isinstance(metrics, dict):
+        return {}, UNREADABLE_METRICS
+    return metrics, None
+
+
+def read_overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides of the run, from `.hydra/overrides.yaml`; empty if unreadable."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    try:
+        overrides = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(item) for item in overrides] if isinstance(overrides, list) else []
