@@ -13,7 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.conftest import run_cli
 
-QUICK = ["trainer.epochs=1", "data.train_subset=1000", "trainer.device=cpu", "trainer.log_every_n_steps=2"]
+QUICK = ["trainer.epochs=1", "data.train_subset=1000", "trainer.device=cpu", "trainer.log_every_n_steps=2",
+         "trainer.threads=1"]  # fmt: skip
 HISTORY_KEYS = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
 
 

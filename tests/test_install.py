@@ -43,7 +43,13 @@ def test_installed_app_composes_its_shipped_configs_from_another_directory(insta
 
 
 def test_installed_app_trains(installed_site, tmp_path):
-    args = ["trainer.epochs=1", "data.train_subset=300", "trainer.device=cpu", "hydra.run.dir=run"]
+    args = [
+        "trainer.epochs=1",
+        "data.train_subset=300",
+        "trainer.device=cpu",
+        "trainer.threads=1",
+        "hydra.run.dir=run",
+    ]
     result = run_installed(installed_site, tmp_path, "-m", "mnist_exp", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"

@@ -15,7 +15,7 @@ import torch
 
 from tests.conftest import run_cli
 
-TINY = ["trainer.epochs=1", "data.train_subset=500", "trainer.device=cpu"]
+TINY = ["trainer.epochs=1", "data.train_subset=500", "trainer.device=cpu", "trainer.threads=1"]
 
 
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
@@ -102,8 +102,9 @@ def test_unwritable_output_dir_fails_before_training(tmp_path):
 
 # --- signals, resume, hard kill --------------------------------------------------------------
 
+# One thread: tests may share the machine with other work, where torch's default threads crawl.
 LONG = ["trainer.epochs=2", "data.train_subset=6000", "data.batch_size=32", "trainer.device=cpu",
-        "scheduler=onecycle", "seed=7"]  # fmt: skip
+        "trainer.threads=1", "scheduler=onecycle", "seed=7"]  # fmt: skip
 
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -180,7 +181,8 @@ def test_resume_of_a_missing_checkpoint_is_a_clear_error(tmp_path):
 
 def test_sigkill_never_leaves_half_written_files_and_resume_finishes(tmp_path):
     run_dir = tmp_path / "run"
-    args = ["trainer.epochs=3", "data.train_subset=2000", "trainer.device=cpu", f"hydra.run.dir={run_dir}"]
+    args = ["trainer.epochs=3", "data.train_subset=2000", "trainer.device=cpu", "trainer.threads=1"]
+    args.append(f"hydra.run.dir={run_dir}")
     process = start_cli(*args, cwd=tmp_path)
     wait_for_line(process, "Epoch 1/3 |")
     time.sleep(0.3)  # somewhere inside epoch 2 or its checkpoint write
