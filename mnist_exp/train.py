@@ -1,7 +1,8 @@
 """The run: validate the config, build data, model and optimizer, train, evaluate, record.
 
-`python -m mnist_exp ...` and the `mnist-exp` console script both land in `main`. Torch and
-TensorBoard are imported inside `train`, so `--help` and `--cfg job` answer without them.
+`python -m mnist_exp ...` and the `mnist-exp` console script both enter through `cli`, then the
+Hydra `main`. Torch and TensorBoard are imported inside `train`, so `--help` and `--cfg job`
+answer without them.
 """
 
 from __future__ import annotations
