@@ -55,8 +55,11 @@ def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictCo
     """The checkpoint's config, plus those command-line overrides that do not change the run."""
     resumed = OmegaConf.create(saved)
     for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        if key == "resume" or key.startswith("hydra.") or key in RESUMABLE_KEYS:
+        key, _, _value = override.lstrip("+~").partition("=")
+        if key in RESUMABLE_KEYS:  # only what the command line names: the rest stays as saved
+            OmegaConf.update(resumed, key, OmegaConf.select(cfg, key))
+            continue
+        if key == "resume" or key.startswith("hydra."):
             continue
         for compared in PRESET_KEYS if key == "experiment" else (key,):
             given, stored = OmegaConf.select(cfg, compared), OmegaConf.select(resumed, compared)
@@ -65,7 +68,5 @@ def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictCo
                     f"{override} contradicts the checkpoint being resumed ({compared} there is "
                     f"{_plain(stored)!r}). Drop it to continue that run, or start a new run without resume=."
                 )
-    for key in RESUMABLE_KEYS:
-        OmegaConf.update(resumed, key, OmegaConf.select(cfg, key))
     resumed.resume = cfg.resume
     return resumed

@@ -1,0 +1,40 @@
+"""Which command-line overrides a resumed run takes, in-process on composed configs."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from mnist_exp.errors import ResumeError
+from mnist_exp.resume import resumed_config
+
+
+def saved_config(compose_config, *overrides):
+    return OmegaConf.to_container(compose_config(*overrides), resolve=True)
+
+
+def test_unnamed_resumable_keys_keep_the_checkpoints_values(compose_config):
+    saved = saved_config(compose_config, "trainer.threads=1", "trainer.log_every_n_steps=7")
+    cfg = compose_config("resume=somewhere")
+    resumed = resumed_config(cfg, saved, ["resume=somewhere"])
+    assert (resumed.trainer.threads, resumed.trainer.log_every_n_steps) == (1, 7)
+    assert resumed.resume == "somewhere"
+
+
+def test_named_resumable_keys_are_applied(compose_config):
+    saved = saved_config(compose_config, "trainer.threads=1")
+    cfg = compose_config("resume=somewhere", "trainer.threads=2", "trainer.device=cpu")
+    resumed = resumed_config(cfg, saved, ["resume=somewhere", "trainer.threads=2", "trainer.device=cpu"])
+    assert (resumed.trainer.threads, resumed.trainer.device) == (2, "cpu")
+
+
+@pytest.mark.parametrize("override", ["model=v1", "optimizer.lr=0.5", "experiment=seed_v1"])
+def test_overrides_that_change_the_run_are_refused(compose_config, override):
+    saved = saved_config(compose_config)
+    cfg = compose_config("resume=somewhere", override)
+    with pytest.raises(ResumeError, match="contradicts the checkpoint being resumed"):
+        resumed_config(cfg, saved, ["resume=somewhere", override])
+
+
+def test_overrides_equal_to_the_checkpoint_are_accepted(compose_config):
+    saved = saved_config(compose_config, "model=v2")
+    cfg = compose_config("resume=somewhere", "model=v2")
+    assert resumed_config(cfg, saved, ["resume=somewhere", "model=v2"]).model.name == "v2"
