@@ -84,8 +84,10 @@ def test_unknown_key_is_refused(tmp_path):
     assert "Key 'epoch' not in 'TrainerConfig'" in result.stderr
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-@pytest.mark.parametrize("device", ["cuda", "cuda:3"])
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(), reason="this machine has a GPU"
+)
+@pytest.mark.parametrize("device", ["cuda", "cuda:3", "mps"])
 def test_absent_cuda_says_what_is_available(tmp_path, device):
     result = run_cli(f"trainer.device={device}", "trainer.epochs=1", "data.train_subset=500", cwd=tmp_path)
     assert_user_error(result, f"trainer.device={device} is not available on this machine")

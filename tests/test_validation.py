@@ -21,6 +21,8 @@ BAD_VALUES = {
     "data.val_size=60000": "data.val_size=60000",
     "scheduler.T_max=0": "scheduler.T_max=0",
     "model.blocks.0.kernel=2": "model.blocks.0.kernel=2 is not allowed: must be odd",
+    "trainer.precision=fp8": "trainer.precision='fp8' is not allowed: one of fp32, bf16, fp16",
+    "trainer.compile_mode=fast": "trainer.compile_mode='fast' is not allowed",
 }
 
 
@@ -62,3 +64,19 @@ def test_missing_mandatory_value_fails_at_start(compose_config):
 )
 def test_shipped_configs_are_valid(compose_config, group):
     validate(compose_config(group))
+
+
+def test_fused_and_foreach_together_are_refused(compose_config):
+    with pytest.raises(
+        ConfigError, match="optimizer.fused=True and optimizer.foreach=True exclude each other"
+    ):
+        validate(compose_config("optimizer.fused=true", "optimizer.foreach=true"))
+
+
+def test_fp16_without_cuda_is_refused():
+    import torch
+
+    from mnist_exp.speed import check_precision
+
+    with pytest.raises(ConfigError, match="trainer.precision=fp16 needs CUDA"):
+        check_precision("fp16", torch.device("cpu"))
