@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mnist_exp.data import ensure_mnist, load_split
+from mnist_exp.data import ensure_named, load_split
 
 # The validation split and the training subset are the same images whatever the run's seed,
 # so the runs of a sweep stay comparable.
@@ -45,7 +45,7 @@ def split_indices(count: int, val_size: int, train_subset: int) -> tuple[torch.T
 def load_device_dataset(
     data_cfg, device: torch.device, layout: torch.memory_format = torch.contiguous_format
 ) -> DeviceDataset:
-    raw_dir = ensure_mnist(data_cfg.root)
+    raw_dir = ensure_named(data_cfg.name, data_cfg.root)
     images, labels = load_split(raw_dir, train=True)
     test_images, test_labels = load_split(raw_dir, train=False)
     train, val = split_indices(len(labels), data_cfg.val_size, data_cfg.train_subset)

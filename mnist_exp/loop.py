@@ -63,11 +63,14 @@ def train_epoch(
     stop_requested: Callable[[], bool] = lambda: False,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     scaler: torch.amp.GradScaler | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    label_smoothing: float = 0.0,
 ) -> bool:
     """Train on `images[progress.order]` from `progress.next_batch`; False if stopped early.
 
-    `schedule.after_batch()` follows every optimizer step; `on_batch` receives each batch's
-    detached loss for logging and decides itself whether to read it (a read syncs the device).
+    `augment` transforms each batch of inputs (labels untouched). `schedule.after_batch()` follows
+    every optimizer step; `on_batch` receives each batch's detached loss for logging and decides
+    itself whether to read it (a read syncs the device).
     """
     scaler = scaler or torch.amp.GradScaler(images.device.type, enabled=False)
     model.train()
@@ -77,9 +80,11 @@ def train_epoch(
             return False
         index = progress.order[start : start + batch_size]
         inputs, targets = images[index], labels[index]
+        if augment is not None:
+            inputs = augment(inputs)
         with autocast():
             logits = model(inputs)
-            loss = F.cross_entropy(logits, targets)
+            loss = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

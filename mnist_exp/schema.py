@@ -90,6 +90,17 @@ class OneCycleConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Random affine per training sample (`mnist_exp.augment.RandomAffine`); all zero is off."""
+
+    name: str = "none"
+    rotation: float = 0.0  # degrees, each way
+    translate: float = 0.0  # fraction of the image size, each way, per axis
+    scale: float = 0.0  # zoom in [1 - scale, 1 + scale]
+    shear: float = 0.0  # degrees, each way
+
+
+@dataclass
 class DataConfig:
     name: str = "mnist"
     root: Optional[str] = None
@@ -99,6 +110,7 @@ class DataConfig:
     std: float = 0.3081
     train_subset: int = 0
     val_size: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -111,6 +123,8 @@ class TrainerConfig:
     precision: str = "fp32"
     compile: bool = False
     compile_mode: str = "default"
+    label_smoothing: float = 0.0
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -134,6 +148,7 @@ SCHEMAS = {
     ("scheduler", "base_step"): StepConfig,
     ("scheduler", "base_onecycle"): OneCycleConfig,
     ("data", "base_data"): DataConfig,
+    ("data/augment", "base_augment"): AugmentConfig,
 }
 
 

@@ -60,6 +60,18 @@ class TensorBoardLog:
             warnings.simplefilter("ignore", FutureWarning)
             self.writer.add_graph(model, example)
 
+    def log_training_digits(
+        self, originals: torch.Tensor, augmented: torch.Tensor, mean: float, std: float
+    ) -> None:
+        """The same training digits as stored and as the model sees them, side by side in one grid:
+        `data/train_digits` shows stored digits on the odd columns, their augmented draws beside them."""
+        from torchvision.utils import make_grid
+
+        pairs = torch.stack([originals, augmented], dim=1).flatten(0, 1)  # o1, a1, o2, a2, ...
+        visible = (pairs.float().cpu() * std + mean).clamp(0, 1)
+        grid = make_grid(visible, nrow=16, padding=2, pad_value=1.0)
+        self.writer.add_image("data/train_digits", grid, global_step=0)
+
     def log_batch_loss(self, step: int, loss: float) -> None:
         self.writer.add_scalar("train/batch_loss", loss, step)
 

@@ -24,6 +24,7 @@ from mnist_exp.job_gpu import register_job_gpu
 from mnist_exp.plugin_extras import exit_if_plugin_missing
 from mnist_exp.resume import register_resolvers
 from mnist_exp.schema import register_schemas
+from mnist_exp.shorthand import expand_group_shorthand
 
 register_schemas()
 register_resolvers()
@@ -33,7 +34,9 @@ INPUT_SHAPE = (1, 28, 28)
 
 
 def cli() -> None:
-    """The console entry: a preset whose Hydra plugin is missing gets its pip line, not Hydra's error."""
+    """The console entry: a preset whose Hydra plugin is missing gets its pip line, not Hydra's
+    error, and `data.augment=NAME` selects the preset `data/augment=NAME`."""
+    sys.argv[1:] = expand_group_shorthand(sys.argv[1:])
     exit_if_plugin_missing(sys.argv[1:])
     main()
 
@@ -64,10 +67,12 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from hydra.utils import instantiate
 
     from mnist_exp import console
+    from mnist_exp.augment import RandomAffine, augment_generator
     from mnist_exp.data import DataUnavailableError
     from mnist_exp.device import resolve_device
     from mnist_exp.device_dataset import load_device_dataset
     from mnist_exp.diagnostics import log_test_diagnostics
+    from mnist_exp.ema import weight_average
     from mnist_exp.interrupts import StopRequests
     from mnist_exp.loop import EpochProgress, evaluate, train_epoch
     from mnist_exp.metrics import RunMetrics
@@ -110,14 +115,27 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     console.show_model_summary(layer_summary(model, INPUT_SHAPE), params)
     optimizer = build_optimizer(cfg.optimizer, model)
     schedule = Schedule(cfg.scheduler, optimizer, steps_per_epoch)
+    ema = weight_average(model, cfg.trainer.ema_decay)
     shuffle = torch.Generator().manual_seed(cfg.seed)
+    transform = RandomAffine(
+        **{key: cfg.data.augment[key] for key in ("rotation", "translate", "scale", "shear")}
+    )
+    augment_rng = augment_generator(cfg.seed, device)
+    background = -cfg.data.mean / cfg.data.std  # a black pixel, normalised
+    augment = (
+        None
+        if transform.is_identity
+        else functools.partial(transform, generator=augment_rng, background=background)
+    )
     metrics = RunMetrics(run_dir / "metrics.json", cfg.model.name, params, str(device), cfg.trainer.epochs)
     step, unfinished = 0, None
     if saved:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
-        restore_rng(saved["rng"], shuffle)
+        restore_rng(saved["rng"], shuffle, augment_rng)
+        if ema:
+            ema.load_state_dict(saved["ema"])
         step = saved["step"]
         metrics.history, metrics.previous_duration = saved["history"], saved["duration_s"]
         if saved["epoch_progress"]:
@@ -126,7 +144,12 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     board = TensorBoardLog(run_dir, purge_step=step + 1 if saved else None)
     if not saved:
         board.log_start(cfg, model, data.test_images[:1])
+        if augment:  # drawn from a generator of its own, so training sees the same batches with or without it
+            shown = data.train_images[:64]
+            example = transform(shown, augment_generator(cfg.seed, device), background)
+            board.log_training_digits(shown, example, cfg.data.mean, cfg.data.std)
     fast_model = speed_up(model, cfg.trainer)  # shares model's parameters; checkpoints use `model`
+    evaluated = ema.module if ema else fast_model  # the network whose val/test accuracy is recorded
     precision = functools.partial(autocast, cfg.trainer.precision, device)
     scaler = grad_scaler(cfg.trainer.precision, device)
     if saved:
@@ -139,13 +162,14 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             "optimizer": optimizer.state_dict(),
             "scheduler": schedule.state_dict(),
             "scaler": scaler.state_dict(),
+            "ema": ema.state_dict() if ema else None,
             "epoch": len(metrics.history),
             "step": step,
             "config": config,
             "status": status,
             "history": metrics.history,
             "duration_s": metrics.duration,
-            "rng": capture_rng(shuffle),
+            "rng": capture_rng(shuffle, augment_rng),
             "epoch_progress": progress.state_dict() if progress else None,
         }
 
@@ -169,6 +193,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             def on_batch(loss: torch.Tensor, epoch=epoch, bar=bar) -> None:
                 nonlocal step
                 step += 1
+                if ema:
+                    ema.update_parameters(model)
                 bars.advance(bar)
                 if step % check_every and step % every:
                     return
@@ -185,6 +211,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             finished = train_epoch(
                 fast_model, data.train_images, data.train_labels, progress, cfg.data.batch_size,
                 optimizer, schedule, on_batch, stop.requested, precision, scaler,
+                augment, cfg.trainer.label_smoothing,
             )  # fmt: skip
             progress.seconds += time.perf_counter() - epoch_started
             if not finished:
@@ -193,18 +220,18 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
                 board.close()
                 raise Interrupted(stop.signum, str(run_dir), epoch, step)
             schedule.after_epoch()
-            evaluated = time.perf_counter()
+            evaluation_started = time.perf_counter()
             train_loss, train_acc = progress.mean_loss_and_accuracy()
             record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             if len(data.val_labels):
                 record["val_loss"], record["val_acc"] = evaluate(
-                    fast_model, data.val_images, data.val_labels, cfg.data.test_batch_size, precision
+                    evaluated, data.val_images, data.val_labels, cfg.data.test_batch_size, precision
                 )
             record["test_loss"], record["test_acc"] = evaluate(
-                fast_model, data.test_images, data.test_labels, cfg.data.test_batch_size, precision
+                evaluated, data.test_images, data.test_labels, cfg.data.test_batch_size, precision
             )
             record["lr"] = progress.lr
-            record["seconds"] = progress.seconds + time.perf_counter() - evaluated
+            record["seconds"] = progress.seconds + time.perf_counter() - evaluation_started
             bars.remove_task(bar)
             console.log_epoch(record, cfg.trainer.epochs)
             board.log_epoch(record, step)
@@ -219,7 +246,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("completed"))
     metrics.save("completed")
     log_test_diagnostics(
-        board.writer, model, data.test_images, data.test_labels, run_dir, step,
+        board.writer, ema.module if ema else model, data.test_images, data.test_labels, run_dir, step,
         cfg.data.test_batch_size, cfg.data.mean, cfg.data.std,
     )  # fmt: skip
     headline = {k: final[k] for k in ("final_test_acc", "best_test_acc", "final_val_acc") if k in final}

@@ -18,6 +18,8 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from torch import nn
 
+from mnist_exp.ema import averaged_weights
+
 CHECKPOINT_NAMES = ("best.pt", "last.pt")
 ALLOWED_TARGET_PREFIX = "mnist_exp.models."
 
@@ -125,8 +127,10 @@ def load_trained_model(path: Path) -> TrainedModel:
         )
     config = state["config"]
     model = build_model(file, config["model"])
+    # With ema_decay on, the averaged weights are the ones the run evaluated and reported.
+    weights = averaged_weights(state["ema"]) if isinstance(state.get("ema"), Mapping) else state["model"]
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(weights)
     except RuntimeError as error:
         raise CheckpointError(
             f"{file}: its weights do not fit the model its config describes ({one_line(error)})"

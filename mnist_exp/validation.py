@@ -9,10 +9,13 @@ import re
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_exp.data.datasets import DATASETS
 from mnist_exp.errors import ConfigError
 
 TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+# Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
+AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60}
 
 
 def validate(cfg: DictConfig) -> None:
@@ -48,6 +51,7 @@ def _range_problems(cfg: DictConfig):
         lambda v: v in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
         "one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs",
     )
+    yield _check(cfg, "data.name", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}")
     yield _check(cfg, "data.batch_size", *at_least_one)
     yield _check(cfg, "data.test_batch_size", *at_least_one)
     yield _check(cfg, "data.std", lambda v: v > 0, "must be > 0")
@@ -59,6 +63,12 @@ def _range_problems(cfg: DictConfig):
         lambda v: 0 <= v <= train_size,
         f"must be in [0, {train_size}] (0: all; the split has {train_size} images after data.val_size)",
     )
+    for key, limit in AUGMENT_LIMITS.items():
+        yield _check(
+            cfg, f"data.augment.{key}", lambda v, limit=limit: 0 <= v <= limit, f"must be in [0, {limit}]"
+        )
+    yield _check(cfg, "trainer.label_smoothing", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    yield _check(cfg, "trainer.ema_decay", lambda v: 0 <= v < 1, "must be in [0, 1) (0: off; typical 0.999)")
     yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "model.blocks", lambda v: len(v) >= 1, "needs at least one conv block")
     for i, _ in enumerate(cfg.model.blocks):

@@ -192,3 +192,27 @@ def test_console_shows_the_table_and_where_the_files_went(two_models, tmp_path, 
     printed = capsys.readouterr().out
     assert "95.6%" in printed and "98.40" in printed
     assert f"report.csv, loss.png, accuracy.png, lr.png, comparison.png to {tmp_path / 'out'}" in printed
+
+
+def test_readme_table_goes_between_the_markers_with_a_reproducing_command(tmp_path):
+    for seed in (1, 2, 3):
+        write_run(tmp_path / "runs" / str(seed), seed=seed, test_accs=(98.0, 99.0 + seed / 10))
+    readme = tmp_path / "README.md"
+    markers = "<!-- mnist-exp-report:start -->\nold table\n<!-- mnist-exp-report:end -->\n"
+    readme.write_text(f"# Title\n\nBefore.\n{markers}After.\n")
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nBefore.\n<!-- mnist-exp-report:start -->\n| model |")
+    assert text.endswith("<!-- mnist-exp-report:end -->\nAfter.\n")
+    assert "old table" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| v3"))
+    assert "99.20 ± 0.10" in row
+    assert "`python -m mnist_exp -m model=v3 optimizer.lr=0.001 seed=1,2,3`" in row
+
+
+def test_readme_without_markers_is_an_error_and_left_alone(two_models, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# No markers\n")
+    assert main([str(two_models), "--out", str(tmp_path / "out"), "--readme", str(readme)]) == 2
+    assert "no <!-- mnist-exp-report:start -->" in capsys.readouterr().err
+    assert readme.read_text() == "# No markers\n"

@@ -23,6 +23,12 @@ BAD_VALUES = {
     "model.blocks.0.kernel=2": "model.blocks.0.kernel=2 is not allowed: must be odd",
     "trainer.precision=fp8": "trainer.precision='fp8' is not allowed: one of fp32, bf16, fp16",
     "trainer.compile_mode=fast": "trainer.compile_mode='fast' is not allowed",
+    "trainer.label_smoothing=1.0": "trainer.label_smoothing=1.0 is not allowed: must be in [0, 1)",
+    "trainer.ema_decay=1.0": "trainer.ema_decay=1.0 is not allowed: must be in [0, 1)",
+    "data.augment.rotation=-5": "data.augment.rotation=-5.0 is not allowed: must be in [0, 180]",
+    "data.augment.translate=0.6": "data.augment.translate=0.6 is not allowed: must be in [0, 0.5]",
+    "data.augment.scale=1.0": "data.augment.scale=1.0 is not allowed: must be in [0, 0.9]",
+    "data.augment.shear=90": "data.augment.shear=90.0 is not allowed: must be in [0, 60]",
 }
 
 

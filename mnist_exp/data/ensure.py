@@ -34,6 +34,7 @@ class DatasetSpec:
     name: str
     files: Mapping[str, str]
     sources: tuple[Source, ...]
+    fetch_command: str = "python -m mnist_exp.data"  # what the manual fix tells a person to run
 
 
 def ensure_dataset(spec: DatasetSpec, root: Path | str | None = None) -> Path:
@@ -115,7 +116,7 @@ def _manual_fix(spec: DatasetSpec, raw: Path, tried: list[str]) -> str:
     lines = [f"{spec.name} is unavailable: no source gave files with the expected SHA-256. Tried:"]
     lines += [f"  - {line}" for line in tried]
     lines += [
-        "To fix: on a machine with internet access run `python -m mnist_exp.data --root DIR`",
+        f"To fix: on a machine with internet access run `{spec.fetch_command} --root DIR`",
         f"and copy DIR/{spec.name}/raw/ to {raw}/, or put these uncompressed files there yourself:",
     ]
     lines += [f"  {name}  sha256 {sha256}" for name, sha256 in spec.files.items()]

@@ -15,7 +15,16 @@ from rich.console import Console
 from mnist_exp.report.plots import write_plots
 from mnist_exp.report.runs import NoRunsError, collect_runs, common_parent
 from mnist_exp.report.summary import summarise
-from mnist_exp.report.tables import rich_table, write_csv, write_markdown
+from mnist_exp.report.tables import (
+    README_END,
+    README_START,
+    caption,
+    markdown_table,
+    replace_between_markers,
+    rich_table,
+    write_csv,
+    write_markdown,
+)
 
 PROG = "mnist-exp-report"
 WIDE_ENOUGH = 200  # when piped or logged, print the table unwrapped rather than at 80 columns
@@ -29,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="directory for report.md, report.csv and the PNGs (default: <the directory named>/report, "
         "or <their common parent>/report for several)",
+    )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help="also put the table, with each row's reproducing command, between the "
+        f"{README_START} and {README_END} lines of this file (e.g. README.md)",
     )
     args = parser.parse_args(argv)
     try:
@@ -44,5 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     plots = write_plots(out_dir, rows)
     write_markdown(out_dir / "report.md", rows, plots)
     write_csv(out_dir / "report.csv", rows)
+    if args.readme:
+        try:
+            replace_between_markers(
+                args.readme, markdown_table(rows, for_readme=True) + "\n" + caption(rows) + "\n"
+            )
+        except (OSError, ValueError) as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return 2
+        console.print(f"Updated the table in {args.readme}")
     console.print(f"Wrote report.md, report.csv, {', '.join(plots)} to {out_dir}")
     return 0

@@ -43,6 +43,7 @@ class Row:
     final_val_acc: Stat | None
     best_val_acc: Stat | None
     seconds_per_epoch: Stat | None
+    command: str  # the command line that trains this row's runs again
 
 
 def stat(values: list) -> Stat | None:
@@ -128,4 +129,14 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
         final_val_acc=stat([run.metrics.get("final_val_acc") for run in runs]),
         best_val_acc=stat([run.metrics.get("best_val_acc") for run in runs]),
         seconds_per_epoch=stat([mean_epoch_seconds(run) for run in runs]),
+        command=reproduce_command(runs),
     )
+
+
+def reproduce_command(runs: list[Run]) -> str:
+    """`python -m mnist_exp [-m] OVERRIDES seed=...`: the first run's overrides, every run's seed."""
+    overrides = [o for o in runs[0].overrides if not o.startswith(HIDDEN_OVERRIDE_PREFIXES)]
+    seeds = sorted({run.config["seed"] for run in runs if "seed" in run.config})
+    if len(seeds) > 1:
+        return " ".join(["python -m mnist_exp -m", *overrides, "seed=" + ",".join(map(str, seeds))])
+    return " ".join(["python -m mnist_exp", *overrides, *(f"seed={seed}" for seed in seeds)])

@@ -18,6 +18,8 @@ from mnist_exp.report.summary import Row, Stat
 from mnist_exp.run_files import atomic_write_bytes
 
 DASH = "—"
+README_START = "<!-- mnist-exp-report:start -->"
+README_END = "<!-- mnist-exp-report:end -->"
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def epochs_text(row: Row) -> str:
     return done if row.epochs in (None, low) and low == high else f"{done}/{row.epochs or '?'}"
 
 
-def display_columns(rows: list[Row], with_runs: bool) -> list[Column]:
+def display_columns(rows: list[Row], with_runs: bool, with_command: bool = False) -> list[Column]:
     """The columns worth showing: config and validation ones only when some row has them."""
     columns = [Column("model", lambda r: r.model, numeric=False)]
     if any(row.label for row in rows):
@@ -69,6 +71,8 @@ def display_columns(rows: list[Row], with_runs: bool) -> list[Column]:
     ]
     if with_runs:
         columns.append(Column("runs", lambda r: ", ".join(run.name for run in r.runs), numeric=False))
+    if with_command:
+        columns.append(Column("command", lambda r: f"`{r.command}`", numeric=False))
     return columns
 
 
@@ -90,8 +94,10 @@ def rich_table(rows: list[Row]) -> Table:
     return table
 
 
-def markdown_table(rows: list[Row]) -> str:
-    columns = display_columns(rows, with_runs=True)
+def markdown_table(rows: list[Row], for_readme: bool = False) -> str:
+    """The report's table; for a README, each row with the command that reproduces it instead of
+    the run directories, which exist only on the machine that ran them."""
+    columns = display_columns(rows, with_runs=not for_readme, with_command=for_readme)
 
     def line(cells) -> str:
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
@@ -108,6 +114,16 @@ def write_markdown(path: Path, rows: list[Row], plots: list[str]) -> None:
     images = "".join(f"\n![{Path(name).stem}]({name})\n" for name in plots)
     text = f"# Runs\n\n{markdown_table(rows)}\n{caption(rows)}\n{images}"
     atomic_write_bytes(path, text.encode())
+
+
+def replace_between_markers(path: Path, table: str) -> None:
+    """Put `table` between README_START and README_END in `path`, leaving the rest as it was."""
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{path} has no {README_START} ... {README_END} block to put the table in")
+    updated = text[: start + len(README_START)] + "\n" + table + text[end:]
+    atomic_write_bytes(path, updated.encode())
 
 
 def stat_fields(name: str, value: Stat | None) -> dict:
