@@ -28,6 +28,11 @@ class RandomAffine:
     scale: float = 0.0
     shear: float = 0.0
 
+    @classmethod
+    def from_config(cls, augment_cfg) -> RandomAffine:
+        """From the `data/augment` group; its `name` is only a label."""
+        return cls(**{key: float(augment_cfg[key]) for key in ("rotation", "translate", "scale", "shear")})
+
     @property
     def is_identity(self) -> bool:
         return not (self.rotation or self.translate or self.scale or self.shear)

@@ -24,4 +24,5 @@ def restore_rng(state: dict, shuffle: torch.Generator, augment: torch.Generator)
         torch.cuda.set_rng_state_all(state["cuda"])
     random.setstate(state["python"])
     shuffle.set_state(state["shuffle"])
-    augment.set_state(state["augment"])
+    if "augment" in state:  # absent from checkpoints written before augmentation existed
+        augment.set_state(state["augment"])

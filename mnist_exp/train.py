@@ -117,16 +117,10 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     schedule = Schedule(cfg.scheduler, optimizer, steps_per_epoch)
     ema = weight_average(model, cfg.trainer.ema_decay)
     shuffle = torch.Generator().manual_seed(cfg.seed)
-    transform = RandomAffine(
-        **{key: cfg.data.augment[key] for key in ("rotation", "translate", "scale", "shear")}
-    )
+    transform = RandomAffine.from_config(cfg.data.augment)
     augment_rng = augment_generator(cfg.seed, device)
     background = -cfg.data.mean / cfg.data.std  # a black pixel, normalised
-    augment = (
-        None
-        if transform.is_identity
-        else functools.partial(transform, generator=augment_rng, background=background)
-    )
+    augment = functools.partial(transform, generator=augment_rng, background=background)
     metrics = RunMetrics(run_dir / "metrics.json", cfg.model.name, params, str(device), cfg.trainer.epochs)
     step, unfinished = 0, None
     if saved:
@@ -144,7 +138,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     board = TensorBoardLog(run_dir, purge_step=step + 1 if saved else None)
     if not saved:
         board.log_start(cfg, model, data.test_images[:1])
-        if augment:  # drawn from a generator of its own, so training sees the same batches with or without it
+        if not transform.is_identity:  # a generator of its own: training sees the same batches either way
             shown = data.train_images[:64]
             example = transform(shown, augment_generator(cfg.seed, device), background)
             board.log_training_digits(shown, example, cfg.data.mean, cfg.data.std)
