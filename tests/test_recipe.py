@@ -23,23 +23,29 @@ def small_net() -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 26 * 26, 10))
 
 
-def test_weight_average_is_the_exponential_moving_average_of_weights_and_bn_statistics():
+def test_weight_average_is_the_warmed_up_moving_average_of_weights_and_bn_statistics():
     torch.manual_seed(0)
     model = small_net()
-    ema = weight_average(model, decay=0.9)
+    ema = weight_average(model, decay=0.5)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     expected = None
-    for _ in range(5):
+    for updates in range(12):
         loss = model(torch.randn(8, 1, 28, 28)).square().mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         ema.update_parameters(model)
         current = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
-        expected = current if expected is None else {k: 0.9 * expected[k] + 0.1 * current[k] for k in current}
+        kept = min(0.5, (1 + updates) / (10 + updates))  # 2/11, 3/12, ... then 0.5 from the 9th update on
+        expected = (
+            current
+            if expected is None
+            else {k: kept * expected[k] + (1 - kept) * current[k] for k in current}
+        )
     averaged = averaged_weights(ema.state_dict())
     for key in ("0.weight", "3.bias", "1.running_mean", "1.running_var"):
         torch.testing.assert_close(averaged[key].float(), expected[key])
+    assert averaged["1.num_batches_tracked"] == 12
     assert not torch.allclose(averaged["0.weight"], model.state_dict()["0.weight"])
     small_net().load_state_dict(averaged)  # loadable into a fresh network
 
