@@ -7,12 +7,12 @@ from hydra.utils import instantiate
 from mnist_exp.optim import Schedule, build_optimizer
 
 GROUPS = {
-    "model": ["v1", "v2", "v3", "v3_plus", "small_7k", "tiny_5k"],
+    "model": ["v1", "v2", "v3", "v3_plus", "small_7k", "tiny_5k", "wide_41k"],
     "optimizer": ["adam", "adamw", "sgd"],
     "scheduler": ["none", "cosine", "step", "onecycle"],
     "data": ["mnist", "fashion_mnist"],
     "data/augment": ["none", "light", "strong"],
-    "experiment": ["seed_v1", "seed_v2", "seed_v3", "speedrun", "v3_plus", "small_7k", "tiny_5k"],
+    "experiment": ["seed_v1", "seed_v2", "seed_v3", "speedrun", "v3_plus", "small_7k", "tiny_5k", "wide_41k"],
 }
 
 

@@ -86,7 +86,12 @@ def test_validation_split_never_overlaps_training_and_is_the_same_every_run(val_
     assert torch.equal(train, again_train) and torch.equal(val, again_val)
 
 
-NEW_MODELS = {"v3_plus": (18_594, 18_594), "small_7k": (0, 7_999), "tiny_5k": (0, 4_999)}
+NEW_MODELS = {
+    "v3_plus": (18_594, 18_594),
+    "small_7k": (0, 7_999),
+    "tiny_5k": (0, 4_999),
+    "wide_41k": (0, 99_999),
+}
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)
@@ -104,7 +109,8 @@ def test_v3_plus_is_v3_layer_for_layer(compose_config):
 
 
 @pytest.mark.parametrize(
-    "preset,model", [("v3_plus", "v3_plus"), ("small_7k", "small_7k"), ("tiny_5k", "tiny_5k")]
+    "preset,model",
+    [("v3_plus", "v3_plus"), ("small_7k", "small_7k"), ("tiny_5k", "tiny_5k"), ("wide_41k", "wide_41k")],
 )
 def test_new_presets_turn_the_recipe_pieces_on(compose_config, preset, model):
     cfg = compose_config(f"experiment={preset}")
