@@ -153,3 +153,11 @@ def test_run_with_every_recipe_piece_records_validation_and_saves_the_average(tm
 
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0}).Reload()
     assert "data/train_digits" in events.Tags()["images"]
+
+
+def test_unknown_augment_preset_lists_the_available_ones(tmp_path):
+    result = run_cli("data.augment=wild", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Could not find 'data/augment/wild'" in result.stderr
+    assert all(name in result.stderr for name in ("light", "none", "strong"))
+    assert not (tmp_path / "outputs").exists()

@@ -216,3 +216,10 @@ def test_readme_without_markers_is_an_error_and_left_alone(two_models, tmp_path,
     assert main([str(two_models), "--out", str(tmp_path / "out"), "--readme", str(readme)]) == 2
     assert "no <!-- mnist-exp-report:start -->" in capsys.readouterr().err
     assert readme.read_text() == "# No markers\n"
+
+
+def test_readme_that_does_not_exist_is_an_error(two_models, tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "README.md"
+    assert main([str(two_models), "--out", str(tmp_path / "out"), "--readme", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    assert not missing.exists()
