@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 import mnist_exp.train  # noqa: F401  registers the config schemas
-from mnist_exp.data import ensure_mnist
+from mnist_exp.data import ensure_named
 
 SEED_TEST_BATCH = {"v1": 2000, "v2": 2000, "v3": 128}
 
@@ -31,7 +31,7 @@ def seed_config(model: str):
 
 
 def seed_loaders(model: str) -> tuple[DataLoader, DataLoader]:
-    root = ensure_mnist().parent.parent  # torchvision reads <root>/MNIST/raw
+    root = ensure_named("mnist").parent.parent  # torchvision reads <root>/MNIST/raw
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
     train = datasets.MNIST(root, train=True, download=False, transform=transform)
     test = datasets.MNIST(root, train=False, download=False, transform=transform)

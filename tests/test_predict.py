@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from PIL import Image
 
-from mnist_exp.data import ensure_mnist, load_split
+from mnist_exp.data import ensure_named, load_split
 from mnist_exp.device_dataset import normalise
 from mnist_exp.predict import main, predict
 from mnist_exp.run_files import save_checkpoint
@@ -46,7 +46,7 @@ def train_tiny_model(count: int = 5000, epochs: int = 2) -> torch.nn.Module:
     One thread: on a busy 2-core machine, torch's default two threads fight over the cores and
     take several times longer on these tiny batches.
     """
-    images, labels = load_split(ensure_mnist(None), train=True)
+    images, labels = load_split(ensure_named("mnist"), train=True)
     inputs, targets = normalise(images[:count], MEAN, STD), labels[:count]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -82,7 +82,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def test_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = load_split(ensure_mnist(None), train=False)
+    images, labels = load_split(ensure_named("mnist"), train=False)
     return images[:DIGITS], labels[:DIGITS]
 
 

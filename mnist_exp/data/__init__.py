@@ -8,7 +8,7 @@ from .datasets import DATASETS, dataset_spec, ensure_named
 from .ensure import DatasetSpec, DataUnavailableError, Source, ensure_dataset
 from .fashion_mnist import FASHION_MNIST
 from .idx import load_split
-from .mnist import MNIST, ensure_mnist
+from .mnist import MNIST
 
 __all__ = [
     "DATASETS",
@@ -20,7 +20,6 @@ __all__ = [
     "dataset_spec",
     "default_root",
     "ensure_dataset",
-    "ensure_mnist",
     "ensure_named",
     "load_split",
 ]

