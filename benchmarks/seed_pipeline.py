@@ -57,12 +57,12 @@ def train_batch(model, optimizer, images, labels) -> None:
     optimizer.step()
 
 
-def test_accuracy(model, loader) -> float:
+def test_accuracy(model, loader, device: torch.device) -> float:
     model.eval()
     correct = 0
     with torch.no_grad():
         for images, labels in loader:
-            correct += (model(images).argmax(1) == labels).sum().item()
+            correct += (model(images.to(device)).argmax(1).cpu() == labels).sum().item()
     return 100.0 * correct / len(loader.dataset)
 
 
@@ -72,17 +72,21 @@ def main() -> None:
     )
     parser.add_argument("--model", choices=sorted(SEED_TEST_BATCH), default="v3")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="the seed's notebooks used CUDA when present, else the CPU")  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
+    device = torch.device(args.device)
     torch.manual_seed(0)
     train_loader, test_loader = seed_loaders(args.model)
     model, optimizer, scheduler = seed_model_and_optimizer(args.model)
+    model.to(device)
     for epoch in range(1, args.epochs + 1):
         for images, labels in train_loader:
-            train_batch(model, optimizer, images, labels)
+            train_batch(model, optimizer, images.to(device), labels.to(device))
         if scheduler is not None:
             scheduler.step()
-        print(f"epoch {epoch}: test acc {test_accuracy(model, test_loader):.2f}%", flush=True)
+        print(f"epoch {epoch}: test acc {test_accuracy(model, test_loader, device):.2f}%", flush=True)
     print(f"wall {time.perf_counter() - started:.1f} s")
 
 

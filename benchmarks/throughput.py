@@ -136,7 +136,7 @@ def end_to_end(models, epochs: int, device: str) -> list[dict]:
     for name in models:
         commands = {
             "a: seed pipeline": [sys.executable, str(here / "seed_pipeline.py"),
-                                 "--model", name, "--epochs", str(epochs)],
+                                 "--model", name, "--epochs", str(epochs), "--device", device],
             "b: mnist-exp default": [sys.executable, "-m", "mnist_exp", f"experiment=seed_{name}",
                                      f"trainer.epochs={epochs}", f"trainer.device={device}",
                                      "hydra.run.dir=outputs/benchmarks/e2e_${now:%H-%M-%S-%f}"],

@@ -53,7 +53,7 @@ class RandomAffine:
         forward = torch.stack(
             [torch.stack([cos, cos * shear - sin], 1), torch.stack([sin, sin * shear + cos], 1)], 1
         ) * scale.view(-1, 1, 1)
-        inverse = torch.linalg.inv(forward)
+        inverse = torch.linalg.inv_ex(forward).inverse  # inv() would check for errors: a host sync on a GPU
         return torch.cat([inverse, -(inverse @ shift.unsqueeze(2))], dim=2)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator, background: float) -> torch.Tensor:

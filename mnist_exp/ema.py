@@ -1,12 +1,15 @@
 """An exponential moving average of the weights, which is what gets evaluated and saved when on.
 
-torch's `AveragedModel` keeps the copy; `use_buffers=True` averages BatchNorm's running
-statistics with the weights, so the averaged network is evaluated with statistics that match it.
-The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates: without that, a 0.999
-average is still two-thirds random initialisation after a 400-step epoch and scores at chance.
+torch's `AveragedModel` keeps the copy and its state_dict; `use_buffers=True` averages BatchNorm's
+running statistics with the weights, so the averaged network is evaluated with statistics that
+match it. The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates (the first update
+copies): without that, a 0.999 average is still two-thirds random initialisation after a 400-step
+epoch and scores at chance.
 """
 
 from __future__ import annotations
+
+from itertools import chain
 
 import torch
 from torch import nn
@@ -15,26 +18,35 @@ from torch.optim.swa_utils import AveragedModel
 PREFIX = "module."  # AveragedModel's state_dict holds the copy under this prefix, plus n_averaged
 
 
-def weight_average(model: nn.Module, decay: float) -> AveragedModel | None:
+class WeightAverage(AveragedModel):
+    """AveragedModel whose update never waits for the host: torch's own reads `n_averaged`, a
+    device tensor, twice per call, which on a GPU stalls every training step."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        super().__init__(model, use_buffers=True)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        averaged = list(chain(self.module.parameters(), self.module.buffers()))
+        current = [t.detach() for t in chain(model.parameters(), model.buffers())]
+        floats = [i for i, t in enumerate(averaged) if t.is_floating_point()]
+        counts = [i for i, t in enumerate(averaged) if not t.is_floating_point()]  # BatchNorm's batch counts
+        n = self.n_averaged
+        kept = torch.where(n > 0, torch.clamp((1 + n) / (10 + n), max=self.decay), 0.0)
+        for dtype in {averaged[i].dtype for i in floats}:
+            group = [i for i in floats if averaged[i].dtype == dtype]
+            weight, old, new = kept.to(dtype), [averaged[i] for i in group], [current[i] for i in group]
+            torch._foreach_mul_(old, weight)
+            torch._foreach_add_(old, torch._foreach_mul(new, 1 - weight))
+        if counts:
+            torch._foreach_copy_([averaged[i] for i in counts], [current[i] for i in counts])
+        self.n_averaged += 1
+
+
+def weight_average(model: nn.Module, decay: float) -> WeightAverage | None:
     """None when `decay` is 0 (off); otherwise call `.update_parameters(model)` after every step."""
-    if not decay:
-        return None
-    return AveragedModel(model, multi_avg_fn=warmed_up_ema(decay), use_buffers=True)
-
-
-def warmed_up_ema(decay: float):
-    """AveragedModel's `multi_avg_fn`. The decay is computed on the device from `num_averaged`
-    (a tensor there), so no update waits for the host, and a resumed run continues it exactly."""
-
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        if not averaged[0].is_floating_point():  # BatchNorm's num_batches_tracked: a count, not averaged
-            torch._foreach_copy_(averaged, current)
-            return
-        kept = torch.clamp((1 + num_averaged) / (10 + num_averaged), max=decay).to(averaged[0].dtype)
-        torch._foreach_mul_(averaged, kept)
-        torch._foreach_add_(averaged, torch._foreach_mul(current, 1 - kept))
-
-    return update
+    return WeightAverage(model, decay) if decay else None
 
 
 def averaged_weights(ema_state: dict) -> dict:

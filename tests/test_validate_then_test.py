@@ -1,0 +1,58 @@
+"""experiments/validate_then_test.py: pilots on validation, the winner measured on test."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parent.parent / "experiments" / "validate_then_test.py"
+spec = importlib.util.spec_from_file_location("validate_then_test", SCRIPT)
+vtt = sys.modules["validate_then_test"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vtt)
+
+PLAN = {
+    "common": ["trainer.threads=1"],
+    "val_size": 5000,
+    "pilot_seeds": [0, 7],
+    "groups": [{"name": "v3_plus", "base": ["experiment=v3_plus"], "seeds": [1, 2],
+                "candidates": {"preset": [], "strong": ["data/augment=strong"]}}],
+}  # fmt: skip
+
+
+def finished(job, status="completed", **metrics):
+    job.run_dir.mkdir(parents=True)
+    (job.run_dir / "metrics.json").write_text(json.dumps({"status": status, **metrics}))
+
+
+def test_pilots_hold_out_validation_and_measured_runs_train_on_everything(tmp_path):
+    pilots = vtt.pilot_jobs(PLAN, 0, tmp_path)
+    assert [(p.label, p.run_dir.name) for p in pilots] == [
+        ("preset", "preset_s0"), ("preset", "preset_s7"), ("strong", "strong_s0"), ("strong", "strong_s7"),
+    ]  # fmt: skip
+    assert pilots[2].overrides == [
+        "experiment=v3_plus", "data/augment=strong", "trainer.threads=1", "seed=0", "data.val_size=5000",
+    ]  # fmt: skip
+    measured = vtt.measured_jobs(PLAN, 0, tmp_path, ["data/augment=strong"])
+    assert [m.run_dir for m in measured] == [tmp_path / "v3_plus" / "seed1", tmp_path / "v3_plus" / "seed2"]
+    assert not any("val_size" in o for m in measured for o in m.overrides)
+    assert measured[1].command()[-1] == f"hydra.run.dir={tmp_path / 'v3_plus' / 'seed2'}"
+
+
+def test_the_best_mean_validation_accuracy_wins_and_failed_pilots_do_not_count(tmp_path):
+    pilots = vtt.pilot_jobs(PLAN, 0, tmp_path)
+    for job, acc in zip(pilots, [99.40, 99.50, 99.60, 99.40], strict=True):
+        finished(job, final_val_acc=acc)
+    winner, scores = vtt.choose(PLAN["groups"][0]["candidates"], pilots)
+    assert winner == "strong" and scores == pytest.approx({"preset": 99.45, "strong": 99.50})
+    (pilots[2].run_dir / "metrics.json").write_text(json.dumps({"status": "diverged", "final_val_acc": 99.6}))
+    winner, scores = vtt.choose(PLAN["groups"][0]["candidates"], pilots)
+    assert winner == "preset" and scores["strong"] == pytest.approx(99.40)
+
+
+def test_a_tie_goes_to_the_candidate_listed_first(tmp_path):
+    pilots = vtt.pilot_jobs(PLAN, 0, tmp_path)
+    for job in pilots:
+        finished(job, final_val_acc=99.5)
+    assert vtt.choose(PLAN["groups"][0]["candidates"], pilots)[0] == "preset"
