@@ -82,6 +82,7 @@ def choose(candidates: dict[str, list[str]], pilots: list[Job]) -> tuple[str | N
 
 def run_plan(plan: dict, out: Path, workers: int, deadline_s: float) -> dict:
     started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
     queue: list[Job] = []
     waiting: dict[int, list[Job]] = {}  # group index -> its pilots, until all have ended
     for index in range(len(plan["groups"])):
