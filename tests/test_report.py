@@ -46,6 +46,7 @@ def write_run(
     status: str = "completed",
     lr: float = 0.001,
     val: bool = False,
+    device: str = "cpu",
 ) -> dict:
     """A run dir as training leaves it: .hydra/config.yaml, overrides.yaml and metrics.json."""
     config = {
@@ -63,7 +64,7 @@ def write_run(
     metrics = {
         "model": model,
         "params": params,
-        "device": "cpu",
+        "device": device,
         "epochs": epochs or len(test_accs),
         "status": status,
         "history": records,
@@ -133,6 +134,16 @@ def test_seeds_of_one_config_share_a_row_with_mean_and_sample_std(tmp_path):
     assert (other["n"], other["config"]) == ("1", "optimizer.lr=0.01")
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert f"{statistics.fmean(finals):.2f} ± {statistics.stdev(finals):.2f}" in markdown
+
+
+def test_a_row_says_which_devices_its_runs_trained_on(tmp_path):
+    for seed, device in ((1, "cpu"), (2, "cpu"), (3, "cuda:0")):
+        write_run(tmp_path / "mixed" / f"seed{seed}", seed=seed, device=device)
+    for seed in (1, 2):
+        write_run(tmp_path / "gpu" / f"seed{seed}", seed=seed, lr=0.01, device="cuda:0")
+    assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert [row["device"] for row in report_rows(tmp_path / "out")] == ["cuda", "cpu 2, cuda 1"]
+    assert "| cpu 2, cuda 1 |" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_unfinished_runs_are_listed_with_their_status(tmp_path):

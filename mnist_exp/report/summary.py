@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 
 from mnist_exp.report.runs import Run
@@ -43,6 +44,7 @@ class Row:
     final_val_acc: Stat | None
     best_val_acc: Stat | None
     seconds_per_epoch: Stat | None
+    devices: str  # where the runs trained, e.g. "cpu" or "cpu 2, cuda 1": s/epoch depends on it
     command: str  # the command line that trains this row's runs again
 
 
@@ -129,8 +131,17 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
         final_val_acc=stat([run.metrics.get("final_val_acc") for run in runs]),
         best_val_acc=stat([run.metrics.get("best_val_acc") for run in runs]),
         seconds_per_epoch=stat([mean_epoch_seconds(run) for run in runs]),
+        devices=device_counts(runs),
         command=reproduce_command(runs),
     )
+
+
+def device_counts(runs: list[Run]) -> str:
+    """"cuda" when all ran there; "cpu 2, cuda 1" when the runs of a row used different devices."""
+    counts = Counter(str(run.metrics["device"]).split(":")[0] for run in runs if run.metrics.get("device"))
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{device} {count}" for device, count in sorted(counts.items()))
 
 
 def reproduce_command(runs: list[Run]) -> str:

@@ -67,6 +67,7 @@ def display_columns(rows: list[Row], with_runs: bool, with_command: bool = False
         ]
     columns += [
         Column("s/epoch", lambda r: plus_minus(r.seconds_per_epoch, digits=1)),
+        Column("device", lambda r: r.devices or DASH, numeric=False),
         Column("status", lambda r: r.status, numeric=False),
     ]
     if with_runs:
@@ -150,6 +151,7 @@ def csv_record(row: Row) -> dict:
         **stat_fields("final_val_acc", row.final_val_acc),
         **stat_fields("best_val_acc", row.best_val_acc),
         **stat_fields("seconds_per_epoch", row.seconds_per_epoch),
+        "device": row.devices,
         "runs": ";".join(run.name for run in row.runs),
     }
 
