@@ -27,15 +27,17 @@ class RandomAffine:
     translate: float = 0.0
     scale: float = 0.0
     shear: float = 0.0
+    hflip: float = 0.0  # probability of a left-right mirror: for clothes, not for digits
 
     @classmethod
     def from_config(cls, augment_cfg) -> RandomAffine:
         """From the `data/augment` group; its `name` is only a label."""
-        return cls(**{key: float(augment_cfg[key]) for key in ("rotation", "translate", "scale", "shear")})
+        keys = ("rotation", "translate", "scale", "shear", "hflip")
+        return cls(**{key: float(augment_cfg[key]) for key in keys})
 
     @property
     def is_identity(self) -> bool:
-        return not (self.rotation or self.translate or self.scale or self.shear)
+        return not (self.rotation or self.translate or self.scale or self.shear or self.hflip)
 
     def sampling_matrices(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """[count, 2, 3] matrices for `affine_grid`: each maps an output pixel to where it samples from."""
@@ -53,6 +55,13 @@ class RandomAffine:
         forward = torch.stack(
             [torch.stack([cos, cos * shear - sin], 1), torch.stack([sin, sin * shear + cos], 1)], 1
         ) * scale.view(-1, 1, 1)
+        if self.hflip:  # drawn only when on, so presets without it keep their random stream
+            mirror = torch.where(
+                torch.rand(count, generator=generator, device=device) < self.hflip, -1.0, 1.0
+            )
+            forward = forward * torch.stack([mirror, torch.ones_like(mirror)], 1).unsqueeze(
+                1
+            )  # x -> -x first
         inverse = torch.linalg.inv_ex(forward).inverse  # inv() would check for errors: a host sync on a GPU
         return torch.cat([inverse, -(inverse @ shift.unsqueeze(2))], dim=2)
 

@@ -98,6 +98,7 @@ class AugmentConfig:
     translate: float = 0.0  # fraction of the image size, each way, per axis
     scale: float = 0.0  # zoom in [1 - scale, 1 + scale]
     shear: float = 0.0  # degrees, each way
+    hflip: float = 0.0  # probability of a left-right mirror (Fashion-MNIST; digits are not symmetric)
 
 
 @dataclass

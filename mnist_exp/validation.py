@@ -15,7 +15,7 @@ from mnist_exp.errors import ConfigError
 TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
-AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60}
+AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1}
 
 
 def validate(cfg: DictConfig) -> None:

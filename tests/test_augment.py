@@ -61,6 +61,27 @@ def test_each_setting_alone_changes_images(setting):
     assert (out - batch).abs().amax(dim=(1, 2, 3)).min() > 0.1
 
 
+def test_hflip_mirrors_exactly_and_per_sample():
+    batch = torch.rand(64, 1, 28, 28)
+    assert torch.allclose(
+        RandomAffine(hflip=1)(batch, augment_generator(0, CPU), 0.0), batch.flip(-1), atol=1e-5
+    )
+    out = RandomAffine(hflip=0.5)(batch, augment_generator(0, CPU), 0.0)
+    mirrored = (out - batch.flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-5
+    kept = (out - batch).abs().amax(dim=(1, 2, 3)) < 1e-5
+    assert (mirrored ^ kept).all(), "each sample is either mirrored or left alone"
+    assert 16 < mirrored.sum() < 48
+
+
+def test_hflip_is_drawn_after_the_other_draws_and_applied_first():
+    """So presets without it keep their random stream, and a mirror is one more draw on top."""
+    batch = digits(16)
+    batch[:, :, 2:6, 3:9] = 2.8  # not symmetric
+    mirrored = RandomAffine(rotation=15, translate=0.15, scale=0.15, shear=10, hflip=1)
+    out = mirrored(batch, augment_generator(5, CPU), BACKGROUND)
+    assert torch.allclose(out, STRONG(batch.flip(-1), augment_generator(5, CPU), BACKGROUND), atol=1e-5)
+
+
 def test_translation_moves_ink_by_at_most_the_configured_share():
     """Sample i is shifted as a whole: its centre of ink moves by at most translate * 28 px."""
     batch = digits(64)

@@ -29,6 +29,7 @@ BAD_VALUES = {
     "data.augment.translate=0.6": "data.augment.translate=0.6 is not allowed: must be in [0, 0.5]",
     "data.augment.scale=1.0": "data.augment.scale=1.0 is not allowed: must be in [0, 0.9]",
     "data.augment.shear=90": "data.augment.shear=90.0 is not allowed: must be in [0, 60]",
+    "data.augment.hflip=1.5": "data.augment.hflip=1.5 is not allowed: must be in [0, 1]",
 }
 
 
