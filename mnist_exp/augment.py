@@ -56,12 +56,9 @@ class RandomAffine:
             [torch.stack([cos, cos * shear - sin], 1), torch.stack([sin, sin * shear + cos], 1)], 1
         ) * scale.view(-1, 1, 1)
         if self.hflip:  # drawn only when on, so presets without it keep their random stream
-            mirror = torch.where(
-                torch.rand(count, generator=generator, device=device) < self.hflip, -1.0, 1.0
-            )
-            forward = forward * torch.stack([mirror, torch.ones_like(mirror)], 1).unsqueeze(
-                1
-            )  # x -> -x first
+            flipped = torch.rand(count, generator=generator, device=device) < self.hflip
+            sign = torch.where(flipped, -1.0, 1.0)
+            forward = forward * torch.stack([sign, torch.ones_like(sign)], 1).view(-1, 1, 2)  # x -> -x first
         inverse = torch.linalg.inv_ex(forward).inverse  # inv() would check for errors: a host sync on a GPU
         return torch.cat([inverse, -(inverse @ shift.unsqueeze(2))], dim=2)
 

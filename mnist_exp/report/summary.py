@@ -137,7 +137,7 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
 
 
 def device_counts(runs: list[Run]) -> str:
-    """"cuda" when all ran there; "cpu 2, cuda 1" when the runs of a row used different devices."""
+    """The device type when all runs share it, else a count of each, e.g. `cpu 2, cuda 1`."""
     counts = Counter(str(run.metrics["device"]).split(":")[0] for run in runs if run.metrics.get("device"))
     if len(counts) == 1:
         return next(iter(counts))
