@@ -11,9 +11,12 @@ GROUPS = {
     "optimizer": ["adam", "adamw", "sgd"],
     "scheduler": ["none", "cosine", "step", "onecycle"],
     "data": ["mnist", "fashion_mnist"],
-    "data/augment": ["none", "light", "strong"],
-    "experiment": ["seed_v1", "seed_v2", "seed_v3", "speedrun", "v3_plus", "small_7k", "tiny_5k", "wide_41k"],
-}
+    "data/augment": ["none", "light", "strong", "mirror"],
+    "experiment": [
+        "seed_v1", "seed_v2", "seed_v3", "speedrun",
+        "v3_plus", "small_7k", "tiny_5k", "wide_41k", "fashion_v3_plus",
+    ],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
@@ -76,3 +79,16 @@ def test_sgd_uses_nesterov_momentum(compose_config):
     optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(2, 2))
     assert optimizer.param_groups[0]["nesterov"] is True
     assert optimizer.param_groups[0]["momentum"] > 0
+
+
+def test_fashion_preset_is_v3_plus_on_fashion_mnist_with_the_mirror(compose_config):
+    fashion, mnist = compose_config("experiment=fashion_v3_plus"), compose_config("experiment=v3_plus")
+    assert (fashion.data.name, fashion.data.mean, fashion.data.std) == ("fashion_mnist", 0.2860, 0.3530)
+    assert (fashion.data.augment.hflip, fashion.data.augment.translate, fashion.data.augment.rotation) == (
+        0.5,
+        0.1,
+        0,
+    )
+    assert (fashion.model, fashion.optimizer, fashion.scheduler, fashion.trainer) == (
+        mnist.model, mnist.optimizer, mnist.scheduler, mnist.trainer,
+    )  # fmt: skip
