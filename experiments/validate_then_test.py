@@ -149,7 +149,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="jobs at once")
     parser.add_argument("--deadline", type=float, default=float("inf"), help="seconds; then stop")
     args = parser.parse_args()
-    summary = run_plan(json.loads(args.plan.read_text()), args.out.resolve(), args.workers, args.deadline)
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: at least 1 job must run at a time")
+    try:
+        plan = json.loads(args.plan.read_text())
+        names = [group["name"] for group in plan["groups"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        parser.error(f"{args.plan}: not a readable plan ({error!r}); see the format above")
+    if len(set(names)) != len(names):
+        parser.error(f"{args.plan}: group names repeat, so their run dirs would collide: {names}")
+    summary = run_plan(plan, args.out.resolve(), args.workers, args.deadline)
     print(json.dumps(summary, indent=2))
 
 

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,3 +57,25 @@ def test_a_tie_goes_to_the_candidate_listed_first(tmp_path):
     for job in pilots:
         finished(job, final_val_acc=99.5)
     assert vtt.choose(PLAN["groups"][0]["candidates"], pilots)[0] == "preset"
+
+
+@pytest.mark.parametrize(
+    "plan_text,message",
+    [
+        (None, "not a readable plan (FileNotFoundError"),
+        ("{not json", "not a readable plan (JSONDecodeError"),
+        ('{"groups": [{"seeds": [1]}]}', "not a readable plan (KeyError('name')"),
+        ('{"groups": [{"name": "a", "seeds": [1]}, {"name": "a", "seeds": [2]}]}', "group names repeat"),
+    ],
+)
+def test_a_bad_plan_is_one_clear_error_before_anything_runs(tmp_path, plan_text, message):
+    plan = tmp_path / "plan.json"
+    if plan_text is not None:
+        plan.write_text(plan_text)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(plan), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
