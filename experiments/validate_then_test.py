@@ -153,11 +153,17 @@ def main() -> None:
         parser.error(f"--workers {args.workers}: at least 1 job must run at a time")
     try:
         plan = json.loads(args.plan.read_text())
-        names = [group["name"] for group in plan["groups"]]
+        groups = plan["groups"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         parser.error(f"{args.plan}: not a readable plan ({error!r}); see the format above")
-    if len(set(names)) != len(names):
-        parser.error(f"{args.plan}: group names repeat, so their run dirs would collide: {names}")
+    missing = [
+        f"group {i}: {key}" for i, g in enumerate(groups) for key in ("name", "base", "seeds") if key not in g
+    ]
+    names = [g.get("name") for g in groups]
+    if missing or len(set(names)) != len(names):
+        parser.error(
+            f"{args.plan}: missing {missing}" if missing else f"{args.plan}: group names repeat: {names}"
+        )
     summary = run_plan(plan, args.out.resolve(), args.workers, args.deadline)
     print(json.dumps(summary, indent=2))
 

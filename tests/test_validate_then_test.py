@@ -64,8 +64,12 @@ def test_a_tie_goes_to_the_candidate_listed_first(tmp_path):
     [
         (None, "not a readable plan (FileNotFoundError"),
         ("{not json", "not a readable plan (JSONDecodeError"),
-        ('{"groups": [{"seeds": [1]}]}', "not a readable plan (KeyError('name')"),
-        ('{"groups": [{"name": "a", "seeds": [1]}, {"name": "a", "seeds": [2]}]}', "group names repeat"),
+        ('{"groups": [{"seeds": [1]}]}', "missing ['group 0: name', 'group 0: base']"),
+        ('{"groups": [{"name": "a", "base": []}]}', "missing ['group 0: seeds']"),
+        (
+            '{"groups": [{"name": "a", "base": [], "seeds": [1]}, {"name": "a", "base": [], "seeds": [2]}]}',
+            "group names repeat",
+        ),
     ],
 )
 def test_a_bad_plan_is_one_clear_error_before_anything_runs(tmp_path, plan_text, message):
