@@ -88,21 +88,22 @@ class MnistExpPath:
         evaluate(self.model, self.data.test_images, self.data.test_labels, self.test_batch, self.precision)
 
 
-def fastest_options(device: torch.device, compile_model: bool) -> dict:
+def fastest_options(device: torch.device, compile_model: bool, chosen: list[str]) -> dict:
+    """(c)'s options: `--fastest key=value ...` when given, else every speed option on."""
+    if chosen:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(chosen))
     bf16 = device.type == "cuda" or cpu_has_native_bf16()
     trainer = {"channels_last": True, "precision": "bf16" if bf16 else "fp32", "compile": compile_model}
     return {"trainer": trainer, "optimizer": {"fused": True}}
 
 
-def measure(models, device, passes, batches, compile_model) -> list[dict]:
+def measure(models, device, passes, batches, fastest: dict) -> list[dict]:
     rows = []
     for name in models:
         variants = {
             "a: seed pipeline": SeedPipeline(name, device),
             "b: mnist-exp default": MnistExpPath(name, device, {}, test_batch=1000),
-            "c: mnist-exp fastest": MnistExpPath(
-                name, device, fastest_options(device, compile_model), 10_000
-            ),
+            "c: mnist-exp fastest": MnistExpPath(name, device, fastest, 10_000),
         }
         timings = {label: {"train": [], "eval": []} for label in variants}
         for timed in [False] + [True] * passes:  # the first pass warms up every variant
@@ -163,6 +164,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=5, help="timed passes per variant (median taken)")
     parser.add_argument("--batches", type=int, default=40, help="training batches of 128 per pass")
     parser.add_argument("--compile", action="store_true", help="add torch.compile to the fastest path")
+    parser.add_argument("--fastest", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="(c)'s options instead, e.g. trainer.compile=true")  # fmt: skip
     parser.add_argument("--e2e-epochs", type=int, default=0, help="also time full runs of N epochs")
     parser.add_argument("--json", type=Path, default=Path("outputs/benchmarks/throughput.json"))
     args = parser.parse_args()
@@ -173,7 +176,8 @@ def main() -> None:
                     "device": str(device), "cpu_native_bf16": cpu_has_native_bf16(),
                     "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None},
         "settings": vars(args) | {"json": str(args.json)},
-        "throughput": measure(args.models, device, args.passes, args.batches, args.compile),
+        "throughput": measure(args.models, device, args.passes, args.batches,
+                              fastest_options(device, args.compile, args.fastest)),
     }  # fmt: skip
     if args.e2e_epochs:
         result["end_to_end"] = end_to_end(args.models, args.e2e_epochs, args.device)
