@@ -83,3 +83,15 @@ def test_a_bad_plan_is_one_clear_error_before_anything_runs(tmp_path, plan_text,
     )
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_zero_workers_is_refused_rather_than_waiting_forever(tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(plan), "--out", str(tmp_path / "out"), "--workers", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "--workers 0: at least 1 job must run at a time" in result.stderr
+    assert not (tmp_path / "out").exists()
