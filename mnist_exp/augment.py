@@ -8,7 +8,7 @@ the image take the background value (a black pixel, normalised), so the value ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -32,12 +32,11 @@ class RandomAffine:
     @classmethod
     def from_config(cls, augment_cfg) -> RandomAffine:
         """From the `data/augment` group; its `name` is only a label."""
-        keys = ("rotation", "translate", "scale", "shear", "hflip")
-        return cls(**{key: float(augment_cfg[key]) for key in keys})
+        return cls(**{field.name: float(augment_cfg[field.name]) for field in fields(cls)})
 
     @property
     def is_identity(self) -> bool:
-        return not (self.rotation or self.translate or self.scale or self.shear or self.hflip)
+        return not any(getattr(self, field.name) for field in fields(self))
 
     def sampling_matrices(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """[count, 2, 3] matrices for `affine_grid`: each maps an output pixel to where it samples from."""
@@ -57,8 +56,7 @@ class RandomAffine:
         ) * scale.view(-1, 1, 1)
         if self.hflip:  # drawn only when on, so presets without it keep their random stream
             flipped = torch.rand(count, generator=generator, device=device) < self.hflip
-            sign = torch.where(flipped, -1.0, 1.0)
-            forward = forward * torch.stack([sign, torch.ones_like(sign)], 1).view(-1, 1, 2)  # x -> -x first
+            forward[:, :, 0] *= torch.where(flipped, -1.0, 1.0).unsqueeze(1)  # x -> -x, before the rest
         inverse = torch.linalg.inv_ex(forward).inverse  # inv() would check for errors: a host sync on a GPU
         return torch.cat([inverse, -(inverse @ shift.unsqueeze(2))], dim=2)
 

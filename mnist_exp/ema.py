@@ -25,22 +25,30 @@ class WeightAverage(AveragedModel):
     def __init__(self, model: nn.Module, decay: float):
         super().__init__(model, use_buffers=True)
         self.decay = decay
+        # Which of (parameters + buffers) to average, grouped by dtype, and which to copy
+        # (BatchNorm's batch counts): fixed by the architecture, so found once, not every step.
+        tensors = list(chain(self.module.parameters(), self.module.buffers()))
+        self.float_groups = [
+            [i for i, t in enumerate(tensors) if t.dtype == dtype]
+            for dtype in dict.fromkeys(t.dtype for t in tensors if t.is_floating_point())
+        ]
+        self.count_indices = [i for i, t in enumerate(tensors) if not t.is_floating_point()]
 
     @torch.no_grad()
     def update_parameters(self, model: nn.Module) -> None:
         averaged = list(chain(self.module.parameters(), self.module.buffers()))
         current = [t.detach() for t in chain(model.parameters(), model.buffers())]
-        floats = [i for i, t in enumerate(averaged) if t.is_floating_point()]
-        counts = [i for i, t in enumerate(averaged) if not t.is_floating_point()]  # BatchNorm's batch counts
         n = self.n_averaged
         kept = torch.where(n > 0, torch.clamp((1 + n) / (10 + n), max=self.decay), 0.0)
-        for dtype in {averaged[i].dtype for i in floats}:
-            group = [i for i in floats if averaged[i].dtype == dtype]
-            weight, old, new = kept.to(dtype), [averaged[i] for i in group], [current[i] for i in group]
+        for group in self.float_groups:
+            old, new = [averaged[i] for i in group], [current[i] for i in group]
+            weight = kept.to(old[0].dtype)
             torch._foreach_mul_(old, weight)
             torch._foreach_add_(old, torch._foreach_mul(new, 1 - weight))
-        if counts:
-            torch._foreach_copy_([averaged[i] for i in counts], [current[i] for i in counts])
+        if self.count_indices:
+            torch._foreach_copy_(
+                [averaged[i] for i in self.count_indices], [current[i] for i in self.count_indices]
+            )
         self.n_averaged += 1
 
 

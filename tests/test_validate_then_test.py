@@ -22,6 +22,10 @@ PLAN = {
 }  # fmt: skip
 
 
+def run_script(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True)
+
+
 def finished(job, status="completed", **metrics):
     job.run_dir.mkdir(parents=True)
     (job.run_dir / "metrics.json").write_text(json.dumps({"status": status, **metrics}))
@@ -76,11 +80,7 @@ def test_a_bad_plan_is_one_clear_error_before_anything_runs(tmp_path, plan_text,
     plan = tmp_path / "plan.json"
     if plan_text is not None:
         plan.write_text(plan_text)
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(plan), "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-    )
+    result = run_script(plan, "--out", tmp_path / "out")
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
 
@@ -88,10 +88,6 @@ def test_a_bad_plan_is_one_clear_error_before_anything_runs(tmp_path, plan_text,
 def test_zero_workers_is_refused_rather_than_waiting_forever(tmp_path):
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(PLAN))
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(plan), "--out", str(tmp_path / "out"), "--workers", "0"],
-        capture_output=True,
-        text=True,
-    )
+    result = run_script(plan, "--out", tmp_path / "out", "--workers", "0")
     assert result.returncode == 2 and "--workers 0: at least 1 job must run at a time" in result.stderr
     assert not (tmp_path / "out").exists()
