@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_exp.validation import validate
+
 SCRIPT = Path(__file__).parent.parent / "experiments" / "validate_then_test.py"
 spec = importlib.util.spec_from_file_location("validate_then_test", SCRIPT)
 vtt = sys.modules["validate_then_test"] = importlib.util.module_from_spec(spec)
@@ -91,3 +93,13 @@ def test_zero_workers_is_refused_rather_than_waiting_forever(tmp_path):
     result = run_script(plan, "--out", tmp_path / "out", "--workers", "0")
     assert result.returncode == 2 and "--workers 0: at least 1 job must run at a time" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("plan_path", sorted((SCRIPT.parent / "plans").glob("*.json")), ids=lambda p: p.name)
+def test_every_committed_plan_still_composes(compose_config, tmp_path, plan_path):
+    """The plans behind the README's numbers stay runnable as the config groups change."""
+    plan = json.loads(plan_path.read_text())
+    for index in range(len(plan["groups"])):
+        jobs = vtt.pilot_jobs(plan, index, tmp_path) + vtt.measured_jobs(plan, index, tmp_path, [])
+        for job in jobs:
+            validate(compose_config(*job.overrides))  # raises ConfigError as the CLI would refuse it
