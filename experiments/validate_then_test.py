@@ -140,6 +140,18 @@ def stop(running: list[Job]) -> None:
             job.process.kill()
 
 
+def plan_problem(groups: list[dict]) -> str | None:
+    """What makes these groups unrunnable, checked before any job starts; None if nothing."""
+    required = ("name", "base", "seeds")
+    missing = [f"group {i}: {key}" for i, g in enumerate(groups) for key in required if key not in g]
+    names = [g.get("name") for g in groups]
+    if missing:
+        return f"missing {missing}"
+    if len(set(names)) != len(names):
+        return f"group names repeat: {names}"
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -153,17 +165,11 @@ def main() -> None:
         parser.error(f"--workers {args.workers}: at least 1 job must run at a time")
     try:
         plan = json.loads(args.plan.read_text())
-        groups = plan["groups"]
+        problem = plan_problem(plan["groups"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         parser.error(f"{args.plan}: not a readable plan ({error!r}); see the format above")
-    missing = [
-        f"group {i}: {key}" for i, g in enumerate(groups) for key in ("name", "base", "seeds") if key not in g
-    ]
-    names = [g.get("name") for g in groups]
-    if missing or len(set(names)) != len(names):
-        parser.error(
-            f"{args.plan}: missing {missing}" if missing else f"{args.plan}: group names repeat: {names}"
-        )
+    if problem:
+        parser.error(f"{args.plan}: {problem}")
     summary = run_plan(plan, args.out.resolve(), args.workers, args.deadline)
     print(json.dumps(summary, indent=2))
 

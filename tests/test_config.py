@@ -84,11 +84,8 @@ def test_sgd_uses_nesterov_momentum(compose_config):
 def test_fashion_preset_is_v3_plus_on_fashion_mnist_with_the_mirror(compose_config):
     fashion, mnist = compose_config("experiment=fashion_v3_plus"), compose_config("experiment=v3_plus")
     assert (fashion.data.name, fashion.data.mean, fashion.data.std) == ("fashion_mnist", 0.2860, 0.3530)
-    assert (fashion.data.augment.hflip, fashion.data.augment.translate, fashion.data.augment.rotation) == (
-        0.5,
-        0.1,
-        0,
-    )
+    augment = fashion.data.augment
+    assert (augment.hflip, augment.translate, augment.rotation) == (0.5, 0.1, 0)
     assert (fashion.model, fashion.optimizer, fashion.scheduler, fashion.trainer) == (
         mnist.model, mnist.optimizer, mnist.scheduler, mnist.trainer,
     )  # fmt: skip
