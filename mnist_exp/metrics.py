@@ -27,10 +27,12 @@ class RunMetrics:
         return self.previous_duration + time.perf_counter() - self.started
 
     def add_epoch(self, record: dict) -> bool:
-        """Append an epoch; True if its test accuracy is the best so far."""
-        best_before = max((r["test_acc"] for r in self.history), default=float("-inf"))
+        """Append an epoch; True if it is the best so far: by validation accuracy when the run
+        holds a split out (the test set then only measures the last epoch), else by test accuracy."""
+        key = "val_acc" if "val_acc" in record else "test_acc"
+        best_before = max((r[key] for r in self.history), default=float("-inf"))
         self.history.append(record)
-        return record["test_acc"] > best_before
+        return record[key] > best_before
 
     def document(self, status: str) -> dict:
         last = self.history[-1] if self.history else {}
@@ -39,12 +41,13 @@ class RunMetrics:
             "status": status,
             "history": self.history,
             "final_test_acc": last.get("test_acc"),
-            "best_test_acc": max((r["test_acc"] for r in self.history), default=None),
             "duration_s": self.duration,
         }
         if "val_acc" in last:
             document["final_val_acc"] = last["val_acc"]
             document["best_val_acc"] = max(r["val_acc"] for r in self.history)
+        else:
+            document["best_test_acc"] = max((r["test_acc"] for r in self.history), default=None)
         return document
 
     def save(self, status: str) -> dict:

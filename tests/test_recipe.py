@@ -12,6 +12,7 @@ from torch import nn
 from mnist_exp.device_dataset import split_indices
 from mnist_exp.ema import averaged_weights, weight_average
 from mnist_exp.loop import EpochProgress, train_epoch
+from mnist_exp.metrics import RunMetrics
 from mnist_exp.models import count_parameters
 from mnist_exp.optim import Schedule
 from mnist_exp.shorthand import expand_group_shorthand
@@ -144,6 +145,8 @@ def test_run_with_every_recipe_piece_records_validation_and_saves_the_average(tm
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"final_val_acc", "best_val_acc"} <= metrics.keys()
     assert all("val_acc" in record and "val_loss" in record for record in metrics["history"])
+    assert ["test_acc" in record for record in metrics["history"]] == [False, True]
+    assert metrics["final_test_acc"] == metrics["history"][-1]["test_acc"] and "best_test_acc" not in metrics
 
     state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     trained = load_trained_model(run_dir / "checkpoints" / "last.pt")
@@ -161,3 +164,20 @@ def test_unknown_augment_preset_lists_the_available_ones(tmp_path):
     assert "Could not find 'data/augment/wild'" in result.stderr
     assert all(name in result.stderr for name in ("light", "none", "strong"))
     assert not (tmp_path / "outputs").exists()
+
+
+def test_with_a_validation_split_the_best_epoch_is_chosen_by_validation_accuracy(tmp_path):
+    metrics = RunMetrics(tmp_path / "metrics.json", "v3", 1, "cpu", epochs=3)
+    assert metrics.add_epoch({"epoch": 1, "val_acc": 98.0})
+    assert not metrics.add_epoch({"epoch": 2, "val_acc": 97.0})
+    assert not metrics.add_epoch({"epoch": 3, "val_acc": 97.5, "test_acc": 99.9})
+    document = metrics.document("completed")
+    assert (document["best_val_acc"], document["final_test_acc"]) == (98.0, 99.9)
+    assert "best_test_acc" not in document
+
+
+def test_without_a_validation_split_the_best_epoch_is_chosen_by_test_accuracy(tmp_path):
+    metrics = RunMetrics(tmp_path / "metrics.json", "v3", 1, "cpu", epochs=2)
+    assert metrics.add_epoch({"epoch": 1, "test_acc": 98.0})
+    assert metrics.add_epoch({"epoch": 2, "test_acc": 98.5})
+    assert metrics.document("completed")["best_test_acc"] == 98.5
