@@ -81,11 +81,13 @@ def test_sgd_uses_nesterov_momentum(compose_config):
     assert optimizer.param_groups[0]["momentum"] > 0
 
 
-def test_fashion_preset_is_v3_plus_on_fashion_mnist_with_the_mirror(compose_config):
+def test_fashion_preset_is_v3_plus_with_the_mirror_longer_and_without_dropout(compose_config):
     fashion, mnist = compose_config("experiment=fashion_v3_plus"), compose_config("experiment=v3_plus")
     assert (fashion.data.name, fashion.data.mean, fashion.data.std) == ("fashion_mnist", 0.2860, 0.3530)
     augment = fashion.data.augment
     assert (augment.hflip, augment.translate, augment.rotation) == (0.5, 0.1, 0)
+    assert (fashion.trainer.epochs, fashion.model.dropout, mnist.model.dropout) == (40, 0, 0.1)
+    fashion.trainer.epochs, fashion.model.dropout = mnist.trainer.epochs, mnist.model.dropout
     assert (fashion.model, fashion.optimizer, fashion.scheduler, fashion.trainer) == (
         mnist.model, mnist.optimizer, mnist.scheduler, mnist.trainer,
     )  # fmt: skip
