@@ -41,13 +41,13 @@ class RunMetrics:
             "status": status,
             "history": self.history,
             "final_test_acc": last.get("test_acc"),
-            "duration_s": self.duration,
         }
         if "val_acc" in last:
             document["final_val_acc"] = last["val_acc"]
             document["best_val_acc"] = max(r["val_acc"] for r in self.history)
         else:
             document["best_test_acc"] = max((r["test_acc"] for r in self.history), default=None)
+        document["duration_s"] = self.duration
         return document
 
     def save(self, status: str) -> dict:
