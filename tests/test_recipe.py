@@ -92,6 +92,7 @@ NEW_MODELS = {
     "small_7k": (0, 7_999),
     "tiny_5k": (0, 4_999),
     "wide_41k": (0, 99_999),
+    "wide_99k": (0, 99_999),
 }
 
 
@@ -111,7 +112,15 @@ def test_v3_plus_is_v3_layer_for_layer(compose_config):
 
 @pytest.mark.parametrize(
     "preset,model",
-    [("v3_plus", "v3_plus"), ("small_7k", "small_7k"), ("tiny_5k", "tiny_5k"), ("wide_41k", "wide_41k")],
+    [
+        ("v3_plus", "v3_plus"),
+        ("small_7k", "small_7k"),
+        ("tiny_5k", "tiny_5k"),
+        ("wide_41k", "wide_41k"),
+        ("wide_99k", "wide_99k"),
+        ("fashion_v3_plus", "v3_plus"),
+        ("fashion_wide_1m", "wide_1m"),
+    ],
 )
 def test_new_presets_turn_the_recipe_pieces_on(compose_config, preset, model):
     cfg = compose_config(f"experiment={preset}")
