@@ -27,7 +27,10 @@ def check_precision(precision: str, device: torch.device) -> None:
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"trainer.precision=fp16 needs CUDA (the run is on {device}); use fp32 or bf16.")
     if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
-        log.warning("trainer.precision=bf16: this CPU has no native bf16, so it is emulated and slow")
+        log.warning(
+            "trainer.precision=bf16: this CPU has no native bf16, so it is emulated and slow; "
+            "add trainer.precision=fp32 to train at full speed"
+        )
 
 
 def autocast(precision: str, device: torch.device):

@@ -87,3 +87,20 @@ def test_fp16_without_cuda_is_refused():
 
     with pytest.raises(ConfigError, match="trainer.precision=fp16 needs CUDA"):
         check_precision("fp16", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_it_warns_and_names_the_fix(monkeypatch, caplog, native):
+    """experiment=fashion_wide_1m asks for bf16; on such a CPU it still runs, but says how to go fast."""
+    import torch
+
+    from mnist_exp import speed
+
+    monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: native)
+    with caplog.at_level("WARNING", logger="mnist_exp"):
+        speed.check_precision("bf16", torch.device("cpu"))
+    warned = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
+    assert warned == ([] if native else [
+        "trainer.precision=bf16: this CPU has no native bf16, so it is emulated and slow; "
+        "add trainer.precision=fp32 to train at full speed"
+    ])  # fmt: skip
