@@ -12,12 +12,18 @@ def conv_block(
     in_channels: int,
     channels: int,
     kernel: int = 3,
+    groups: int = 1,
     batch_norm: bool = True,
     relu: bool = True,
     pool: bool = False,
 ) -> list[nn.Module]:
-    """Conv (same padding) -> BatchNorm -> ReLU -> 2x2 max-pool, each optional but the conv."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2)]
+    """Conv (same padding) -> BatchNorm -> ReLU -> 2x2 max-pool, each optional but the conv.
+
+    `groups` equal to the channels makes the conv depthwise; followed by a `kernel: 1` block, that
+    is a depthwise-separable conv, which buys width for few parameters.
+    """
+    conv = nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2, groups=groups)
+    layers: list[nn.Module] = [conv]
     if batch_norm:
         layers.append(nn.BatchNorm2d(channels))
     if relu:

@@ -18,6 +18,7 @@ from omegaconf import MISSING
 class BlockConfig:
     channels: int = MISSING
     kernel: int = 3
+    groups: int = 1
     batch_norm: bool = True
     relu: bool = True
     pool: bool = False

@@ -74,11 +74,28 @@ def _range_problems(cfg: DictConfig):
     for i, _ in enumerate(cfg.model.blocks):
         yield _check(cfg, f"model.blocks.{i}.channels", *at_least_one)
         yield _check(cfg, f"model.blocks.{i}.kernel", lambda v: v >= 1 and v % 2, "must be odd and >= 1")
+    yield from _group_problems(cfg)
     for i, _ in enumerate(cfg.model.hidden):
         yield _check(cfg, f"model.hidden.{i}", *at_least_one)
     yield from _optimizer_problems(cfg)
     if cfg.scheduler:
         yield from _scheduler_problems(cfg)
+
+
+def _group_problems(cfg: DictConfig):
+    """A grouped conv splits its input and output channels alike, so groups must divide both."""
+    width = 1  # the images' channels
+    for i, block in enumerate(cfg.model.blocks):
+        channels, groups = block.channels, block.get("groups", 1)
+        if not isinstance(channels, int) or channels < 1:
+            return
+        if groups < 1 or width % groups or channels % groups:
+            yield (
+                f"model.blocks.{i}.groups={groups!r} is not allowed: must be >= 1 and divide both the "
+                f"block's input channels ({width}) and its channels ({channels}); "
+                "groups equal to both makes it depthwise"
+            )
+        width = channels
 
 
 def _optimizer_problems(cfg: DictConfig):

@@ -7,7 +7,8 @@ from hydra.utils import instantiate
 from mnist_exp.optim import Schedule, build_optimizer
 
 GROUPS = {
-    "model": ["v1", "v2", "v3", "v3_plus", "small_7k", "tiny_5k", "wide_41k", "wide_99k", "wide_1m"],
+    "model": ["v1", "v2", "v3", "v3_plus", "small_7k", "tiny_5k", "wide_41k", "wide_99k", "wide_1m",
+              "separable_7k", "separable_5k"],
     "optimizer": ["adam", "adamw", "sgd"],
     "scheduler": ["none", "cosine", "step", "onecycle"],
     "data": ["mnist", "fashion_mnist"],

@@ -43,3 +43,20 @@ def test_v1_last_conv_has_no_batch_norm_and_a_hidden_layer_of_100(compose_config
     assert isinstance(layers[last_conv + 1], torch.nn.AdaptiveAvgPool2d)
     linears = [layer for layer in layers if isinstance(layer, torch.nn.Linear)]
     assert [(lin.in_features, lin.out_features) for lin in linears] == [(256, 100), (100, 10)]
+
+
+def test_groups_equal_to_the_channels_make_a_depthwise_conv(compose_config):
+    model = instantiate(compose_config("model=separable_7k").model)
+    convs = [layer for layer in model if isinstance(layer, torch.nn.Conv2d)]
+    depthwise = [conv for conv in convs if conv.groups > 1]
+    assert [conv.groups for conv in depthwise] == [8, 24, 32, 48]
+    assert all(conv.weight.shape[1:] == (1, 3, 3) for conv in depthwise)
+    pointwise = convs[convs.index(depthwise[0]) + 1]
+    assert pointwise.kernel_size == (1, 1) and (pointwise.in_channels, pointwise.out_channels) == (8, 24)
+    assert count_parameters(model) == 7_786
+
+
+def test_groups_from_the_command_line_split_a_conv(compose_config):
+    model = instantiate(compose_config("model=v3", "model.blocks.1.groups=2").model)
+    conv = [layer for layer in model if isinstance(layer, torch.nn.Conv2d)][1]
+    assert conv.groups == 2 and conv.weight.shape == (8, 4, 3, 3)

@@ -93,6 +93,8 @@ NEW_MODELS = {
     "tiny_5k": (0, 4_999),
     "wide_41k": (0, 99_999),
     "wide_99k": (0, 99_999),
+    "separable_7k": (0, 7_999),
+    "separable_5k": (0, 4_999),
 }
 
 

@@ -21,6 +21,11 @@ BAD_VALUES = {
     "data.val_size=60000": "data.val_size=60000",
     "scheduler.T_max=0": "scheduler.T_max=0",
     "model.blocks.0.kernel=2": "model.blocks.0.kernel=2 is not allowed: must be odd",
+    "model.blocks.1.groups=3": (
+        "model.blocks.1.groups=3 is not allowed: must be >= 1 and divide both the block's input channels (8) "
+        "and its channels (8)"
+    ),
+    "model.blocks.2.groups=0": "model.blocks.2.groups=0 is not allowed",
     "trainer.precision=fp8": "trainer.precision='fp8' is not allowed: one of fp32, bf16, fp16",
     "trainer.compile_mode=fast": "trainer.compile_mode='fast' is not allowed",
     "trainer.label_smoothing=1.0": "trainer.label_smoothing=1.0 is not allowed: must be in [0, 1)",
@@ -67,7 +72,8 @@ def test_missing_mandatory_value_fails_at_start(compose_config):
 
 
 @pytest.mark.parametrize(
-    "group", ["model=v1", "model=v2", "model=v3", "experiment=seed_v1", "scheduler=onecycle"]
+    "group",
+    ["model=v1", "model=v2", "model=v3", "model=separable_7k", "experiment=seed_v1", "scheduler=onecycle"],
 )
 def test_shipped_configs_are_valid(compose_config, group):
     validate(compose_config(group))
