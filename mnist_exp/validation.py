@@ -86,7 +86,7 @@ def _group_problems(cfg: DictConfig):
     """A grouped conv splits its input and output channels alike, so groups must divide both."""
     width = 1  # the images' channels
     for i, block in enumerate(cfg.model.blocks):
-        channels, groups = block.channels, block.get("groups", 1)
+        channels, groups = block.channels, block.groups
         if not isinstance(channels, int) or channels < 1:
             return
         if groups < 1 or width % groups or channels % groups:
