@@ -88,10 +88,16 @@ def test_fashion_preset_is_v3_plus_with_the_mirror_longer_and_without_dropout(co
     assert (fashion.data.name, fashion.data.mean, fashion.data.std) == ("fashion_mnist", 0.2860, 0.3530)
     augment = fashion.data.augment
     assert (augment.hflip, augment.translate, augment.rotation) == (0.5, 0.1, 0)
-    assert (fashion.trainer.epochs, fashion.model.dropout, mnist.model.dropout) == (40, 0, 0.1)
+    assert (fashion.trainer.epochs, fashion.model.dropout, mnist.model.dropout) == (60, 0, 0.1)
     assert (fashion.optimizer.weight_decay, mnist.optimizer.weight_decay) == (1e-4, 1e-2)
     fashion.trainer.epochs, fashion.model.dropout = mnist.trainer.epochs, mnist.model.dropout
     fashion.optimizer.weight_decay = mnist.optimizer.weight_decay
     assert (fashion.model, fashion.optimizer, fashion.scheduler, fashion.trainer) == (
         mnist.model, mnist.optimizer, mnist.scheduler, mnist.trainer,
     )  # fmt: skip
+
+
+def test_fashion_wide_1m_keeps_the_40_epochs_it_was_measured_with(compose_config):
+    """fashion_v3_plus's later 60 epochs (round 7) were chosen for V3's network, not for wide_1m."""
+    cfg = compose_config("experiment=fashion_wide_1m")
+    assert (cfg.model.name, cfg.trainer.epochs, cfg.scheduler.max_lr) == ("wide_1m", 40, 0.01)

@@ -14,6 +14,8 @@ import yaml
 from PIL import Image
 
 from mnist_exp.report.cli import main
+from mnist_exp.report.runs import collect_runs
+from mnist_exp.report.summary import reproduce_command
 
 V1_PARAMS, V3_PARAMS = 420_614, 18_594
 
@@ -218,7 +220,22 @@ def test_readme_table_goes_between_the_markers_with_a_reproducing_command(tmp_pa
     assert "old table" not in text
     row = next(line for line in text.splitlines() if line.startswith("| v3"))
     assert "99.20 ± 0.10" in row
-    assert "`python -m mnist_exp -m model=v3 optimizer.lr=0.001 seed=1,2,3`" in row
+    assert "`python -m mnist_exp -m model=v3 optimizer.lr=0.001 trainer.epochs=2 seed=1,2,3`" in row
+
+
+def test_reproducing_command_pins_the_epochs_a_preset_gave_but_keeps_an_explicit_count(tmp_path):
+    """A preset lengthened after the run must not change what the row's command trains."""
+    write_run(tmp_path / "preset", seed=1, epochs=40)
+    explicit = tmp_path / "explicit"
+    write_run(explicit, seed=1, epochs=60)
+    (explicit / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["model=v3", "trainer.epochs=60"]))
+    (preset,) = collect_runs([tmp_path / "preset"])
+    (given,) = collect_runs([explicit])
+    assert (
+        reproduce_command([preset])
+        == "python -m mnist_exp model=v3 optimizer.lr=0.001 trainer.epochs=40 seed=1"
+    )
+    assert reproduce_command([given]) == "python -m mnist_exp model=v3 trainer.epochs=60 seed=1"
 
 
 def test_readme_without_markers_is_an_error_and_left_alone(two_models, tmp_path, capsys):

@@ -145,8 +145,15 @@ def device_counts(runs: list[Run]) -> str:
 
 
 def reproduce_command(runs: list[Run]) -> str:
-    """`python -m mnist_exp [-m] OVERRIDES seed=...`: the first run's overrides, every run's seed."""
+    """`python -m mnist_exp [-m] OVERRIDES seed=...`: the first run's overrides, every run's seed.
+
+    The epoch count the row shows is pinned when the overrides left it to a preset, so that a later
+    round lengthening the preset does not change what an older row's command trains.
+    """
     overrides = [o for o in runs[0].overrides if not o.startswith(HIDDEN_OVERRIDE_PREFIXES)]
+    epochs = planned_epochs(runs[0])
+    if epochs and not any(o.startswith("trainer.epochs=") for o in overrides):
+        overrides.append(f"trainer.epochs={epochs}")
     seeds = sorted({run.config["seed"] for run in runs if "seed" in run.config})
     if len(seeds) > 1:
         return " ".join(["python -m mnist_exp -m", *overrides, "seed=" + ",".join(map(str, seeds))])
