@@ -22,8 +22,7 @@ def conv_block(
     `groups` equal to the channels makes the conv depthwise; followed by a `kernel: 1` block, that
     is a depthwise-separable conv, which buys width for few parameters.
     """
-    conv = nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2, groups=groups)
-    layers: list[nn.Module] = [conv]
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2, groups=groups)]
     if batch_norm:
         layers.append(nn.BatchNorm2d(channels))
     if relu:
