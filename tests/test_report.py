@@ -15,7 +15,7 @@ from PIL import Image
 
 from mnist_exp.report.cli import main
 from mnist_exp.report.runs import collect_runs
-from mnist_exp.report.summary import reproduce_command
+from mnist_exp.report.summary import summarise
 
 V1_PARAMS, V3_PARAMS = 420_614, 18_594
 
@@ -232,10 +232,10 @@ def test_reproducing_command_pins_the_epochs_a_preset_gave_but_keeps_an_explicit
     (preset,) = collect_runs([tmp_path / "preset"])
     (given,) = collect_runs([explicit])
     assert (
-        reproduce_command([preset])
+        summarise([preset])[0].command
         == "python -m mnist_exp model=v3 optimizer.lr=0.001 trainer.epochs=40 seed=1"
     )
-    assert reproduce_command([given]) == "python -m mnist_exp model=v3 trainer.epochs=60 seed=1"
+    assert summarise([given])[0].command == "python -m mnist_exp model=v3 trainer.epochs=60 seed=1"
 
 
 def test_readme_without_markers_is_an_error_and_left_alone(two_models, tmp_path, capsys):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from mnist_exp.report.drift import pin_drifted_commands
 from mnist_exp.report.plots import write_plots
 from mnist_exp.report.runs import NoRunsError, collect_runs, common_parent
 from mnist_exp.report.summary import summarise
@@ -60,9 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     write_markdown(out_dir / "report.md", rows, plots)
     write_csv(out_dir / "report.csv", rows)
     if args.readme:
+        readme_rows, stale_commands = pin_drifted_commands(rows)
+        for problem in stale_commands:
+            print(f"{PROG}: warning: {problem}", file=sys.stderr)
         try:
             replace_between_markers(
-                args.readme, markdown_table(rows, for_readme=True) + "\n" + caption(rows) + "\n"
+                args.readme, markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n"
             )
         except (OSError, ValueError) as error:
             print(f"{PROG}: error: {error}", file=sys.stderr)

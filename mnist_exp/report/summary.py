@@ -45,7 +45,15 @@ class Row:
     best_val_acc: Stat | None
     seconds_per_epoch: Stat | None
     devices: str  # where the runs trained, e.g. "cpu" or "cpu 2, cuda 1": s/epoch depends on it
-    command: str  # the command line that trains this row's runs again
+    overrides: tuple[str, ...]  # those of the command that trains this row's runs again, less seeds
+
+    @property
+    def command(self) -> str:
+        """`python -m mnist_exp [-m] OVERRIDES seed=...`, every run's seed."""
+        seeds = sorted(set(self.seeds))
+        if len(seeds) > 1:
+            return " ".join(["python -m mnist_exp -m", *self.overrides, "seed=" + ",".join(map(str, seeds))])
+        return " ".join(["python -m mnist_exp", *self.overrides, *(f"seed={seed}" for seed in seeds)])
 
 
 def stat(values: list) -> Stat | None:
@@ -132,7 +140,7 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
         best_val_acc=stat([run.metrics.get("best_val_acc") for run in runs]),
         seconds_per_epoch=stat([mean_epoch_seconds(run) for run in runs]),
         devices=device_counts(runs),
-        command=reproduce_command(runs),
+        overrides=reproducing_overrides(runs),
     )
 
 
@@ -144,17 +152,11 @@ def device_counts(runs: list[Run]) -> str:
     return ", ".join(f"{device} {count}" for device, count in sorted(counts.items()))
 
 
-def reproduce_command(runs: list[Run]) -> str:
-    """`python -m mnist_exp [-m] OVERRIDES seed=...`: the first run's overrides, every run's seed.
-
-    The epoch count the row shows is pinned when the overrides left it to a preset, so that a later
-    round lengthening the preset does not change what an older row's command trains.
-    """
+def reproducing_overrides(runs: list[Run]) -> tuple[str, ...]:
+    """The first run's overrides, with the epoch count the row shows pinned when they left it to a
+    preset, so that a later round lengthening the preset does not change what the row trains."""
     overrides = [o for o in runs[0].overrides if not o.startswith(HIDDEN_OVERRIDE_PREFIXES)]
     epochs = planned_epochs(runs[0])
     if epochs and not any(o.startswith("trainer.epochs=") for o in overrides):
         overrides.append(f"trainer.epochs={epochs}")
-    seeds = sorted({run.config["seed"] for run in runs if "seed" in run.config})
-    if len(seeds) > 1:
-        return " ".join(["python -m mnist_exp -m", *overrides, "seed=" + ",".join(map(str, seeds))])
-    return " ".join(["python -m mnist_exp", *overrides, *(f"seed={seed}" for seed in seeds)])
+    return tuple(overrides)

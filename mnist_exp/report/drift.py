@@ -1,0 +1,120 @@
+"""Keep a README row's command true: pin every value its presets no longer give.
+
+Tuning rounds change presets after their rows were measured (`fashion_v3_plus` went from 20 to 60
+epochs), so `experiment=X` can compose something else today than what the row's runs trained. Each
+command is composed again from the packaged configs and compared, key by key, with the first run's
+saved config; a value that differs is appended to the command as an override. A key the run saved
+but the presets no longer have cannot be pinned that way and is reported instead. Keys a run did
+not save are settings added since, whose default is what the code did before, so they are not
+compared.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import replace
+
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from mnist_exp.report.summary import IGNORED_KEYS, Row
+
+ABSENT = object()
+BARE_STRING = re.compile(r"[A-Za-z_][\w./-]*")
+HYDRA_WORDS = {"true", "false", "null", "inf", "nan"}
+
+
+def pin_drifted_commands(rows: list[Row]) -> tuple[list[Row], list[str]]:
+    """The rows with their commands pinned, and one line per row whose command still cannot
+    reproduce its runs."""
+    pinned, problems = [], []
+    for row in rows:
+        saved = row.runs[0].config
+        if not saved:
+            pinned.append(row)
+            continue
+        try:
+            composed = composed_config(row.overrides)
+        except (HydraException, OmegaConfBaseException) as error:
+            problems.append(f"{row.command}: no longer composes ({error})")
+            pinned.append(row)
+            continue
+        pins, unpinnable = drift_pins(saved, composed)
+        if unpinnable:
+            problems.append(
+                f"{row.command}: cannot train what its runs trained, as the presets no longer have "
+                f"{', '.join(unpinnable)} (the runs' whole config: {row.runs[0].path}/.hydra/config.yaml)"
+            )
+        pinned.append(replace(row, overrides=(*row.overrides, *pins)) if pins else row)
+    return pinned, problems
+
+
+def composed_config(overrides: tuple[str, ...]) -> dict:
+    """The config `python -m mnist_exp OVERRIDES` would train, composed from the packaged configs."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    import mnist_exp.train  # noqa: F401  registers the config schemas and resolvers, as the CLI does
+
+    with initialize_config_module("mnist_exp.conf", version_base="1.3"):
+        config = compose("config", overrides=list(overrides))
+    return OmegaConf.to_container(config, resolve=True)
+
+
+def drift_pins(saved: dict, composed: dict) -> tuple[list[str], list[str]]:
+    """(`key=value` overrides that restore the saved values, saved keys that composed lacks)."""
+    pins, unpinnable = [], []
+    for key, value in flatten(saved).items():
+        if key.split(".")[0] in IGNORED_KEYS:
+            continue
+        current = lookup(composed, key)
+        if current is ABSENT:
+            unpinnable.append(key)
+        elif current != value or isinstance(current, bool) != isinstance(value, bool):
+            pins.append(shlex.quote(f"{key}={hydra_value(value)}"))
+    return pins, unpinnable
+
+
+def lookup(config: object, key: str) -> object:
+    """The value at a dotted key of `flatten`, or ABSENT."""
+    node = config
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return ABSENT
+    return node
+
+
+def flatten(node: object, prefix: str = "") -> dict[str, object]:
+    """Dotted keys (list items by index, as Hydra's overrides spell them) to leaf values."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list) and node:
+        items = enumerate(node)
+    else:
+        return {prefix: node}
+    flat: dict[str, object] = {}
+    for key, value in items:
+        flat |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    return flat
+
+
+def hydra_value(value: object) -> str:
+    """`value` as Hydra's override grammar reads it back: strings that would parse as something
+    else are quoted."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if value == []:
+        return "[]"
+    text = str(value)
+    if BARE_STRING.fullmatch(text) and text.lower() not in HYDRA_WORDS:
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
