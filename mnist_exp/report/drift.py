@@ -15,7 +15,9 @@ import re
 import shlex
 from dataclasses import replace
 
+from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_exp.report.summary import IGNORED_KEYS, Row
@@ -52,10 +54,7 @@ def pin_drifted_commands(rows: list[Row]) -> tuple[list[Row], list[str]]:
 
 def composed_config(overrides: tuple[str, ...]) -> dict:
     """The config `python -m mnist_exp OVERRIDES` would train, composed from the packaged configs."""
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
-
-    import mnist_exp.train  # noqa: F401  registers the config schemas and resolvers, as the CLI does
+    import mnist_exp.train  # noqa: F401  registers the schemas and resolvers as the CLI does; loads torch
 
     with initialize_config_module("mnist_exp.conf", version_base="1.3"):
         config = compose("config", overrides=list(overrides))
