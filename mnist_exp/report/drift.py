@@ -30,35 +30,36 @@ HYDRA_WORDS = {"true", "false", "null", "inf", "nan"}
 def pin_drifted_commands(rows: list[Row]) -> tuple[list[Row], list[str]]:
     """The rows with their commands pinned, and one line per row whose command still cannot
     reproduce its runs."""
+    import mnist_exp.train  # noqa: F401  registers the schemas and resolvers as the CLI does; loads torch
+
     pinned, problems = [], []
-    for row in rows:
-        saved = row.runs[0].config
-        if not saved:
+    with initialize_config_module("mnist_exp.conf", version_base="1.3"):
+        for row in rows:
+            row, problem = pinned_row(row)
             pinned.append(row)
-            continue
-        try:
-            composed = composed_config(row.overrides)
-        except (HydraException, OmegaConfBaseException) as error:
-            problems.append(f"{row.command}: no longer composes ({error})")
-            pinned.append(row)
-            continue
-        pins, unpinnable = drift_pins(saved, composed)
-        if unpinnable:
-            problems.append(
-                f"{row.command}: cannot train what its runs trained, as the presets no longer have "
-                f"{', '.join(unpinnable)} (the runs' whole config: {row.runs[0].path}/.hydra/config.yaml)"
-            )
-        pinned.append(replace(row, overrides=(*row.overrides, *pins)) if pins else row)
+            if problem:
+                problems.append(problem)
     return pinned, problems
 
 
-def composed_config(overrides: tuple[str, ...]) -> dict:
-    """The config `python -m mnist_exp OVERRIDES` would train, composed from the packaged configs."""
-    import mnist_exp.train  # noqa: F401  registers the schemas and resolvers as the CLI does; loads torch
-
-    with initialize_config_module("mnist_exp.conf", version_base="1.3"):
-        config = compose("config", overrides=list(overrides))
-    return OmegaConf.to_container(config, resolve=True)
+def pinned_row(row: Row) -> tuple[Row, str | None]:
+    """The row with its drifted values pinned, and what could not be, composed from the packaged
+    configs as `python -m mnist_exp OVERRIDES` would."""
+    saved = row.runs[0].config
+    if not saved:
+        return row, None
+    try:
+        composed = OmegaConf.to_container(compose("config", overrides=list(row.overrides)), resolve=True)
+    except (HydraException, OmegaConfBaseException) as error:
+        return row, f"{row.command}: no longer composes ({error})"
+    pins, unpinnable = drift_pins(saved, composed)
+    problem = None
+    if unpinnable:
+        problem = (
+            f"{row.command}: cannot train what its runs trained, as the presets no longer have "
+            f"{', '.join(unpinnable)} (the runs' whole config: {row.runs[0].path}/.hydra/config.yaml)"
+        )
+    return replace(row, overrides=(*row.overrides, *pins)), problem
 
 
 def drift_pins(saved: dict, composed: dict) -> tuple[list[str], list[str]]:
