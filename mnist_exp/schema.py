@@ -127,6 +127,7 @@ class TrainerConfig:
     compile_mode: str = "default"
     label_smoothing: float = 0.0
     ema_decay: float = 0.0
+    eval_hflip: bool = False
 
 
 @dataclass

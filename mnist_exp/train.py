@@ -76,6 +76,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.interrupts import StopRequests
     from mnist_exp.loop import EpochProgress, evaluate, train_epoch
     from mnist_exp.metrics import RunMetrics
+    from mnist_exp.mirror_eval import evaluated_network
     from mnist_exp.models import count_parameters, layer_summary
     from mnist_exp.optim import Schedule, build_optimizer
     from mnist_exp.resume import checkpoint_path, resumed_config
@@ -143,7 +144,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             example = transform(shown, augment_generator(cfg.seed, device), background)
             board.log_training_digits(shown, example, cfg.data.mean, cfg.data.std)
     fast_model = speed_up(model, cfg.trainer)  # shares model's parameters; checkpoints use `model`
-    evaluated = ema.module if ema else fast_model  # the network whose val/test accuracy is recorded
+    # The network whose val/test accuracy is recorded: the weight average if on, mirror-averaged if asked.
+    evaluated = evaluated_network(ema.module if ema else fast_model, cfg.trainer.eval_hflip)
     precision = functools.partial(autocast, cfg.trainer.precision, device)
     scaler = grad_scaler(cfg.trainer.precision, device)
     if saved:
@@ -241,7 +243,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("completed"))
     metrics.save("completed")
     log_test_diagnostics(
-        board.writer, ema.module if ema else model, data.test_images, data.test_labels, run_dir, step,
+        board.writer, evaluated_network(ema.module if ema else model, cfg.trainer.eval_hflip),
+        data.test_images, data.test_labels, run_dir, step,
         cfg.data.test_batch_size, cfg.data.mean, cfg.data.std,
     )  # fmt: skip
     headline = {k: final[k] for k in ("final_test_acc", "best_test_acc", "final_val_acc") if k in final}

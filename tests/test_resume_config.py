@@ -38,3 +38,11 @@ def test_overrides_equal_to_the_checkpoint_are_accepted(compose_config):
     saved = saved_config(compose_config, "model=v2")
     cfg = compose_config("resume=somewhere", "model=v2")
     assert resumed_config(cfg, saved, ["resume=somewhere", "model=v2"]).model.name == "v2"
+
+
+def test_trainer_keys_newer_than_the_checkpoint_take_their_off_defaults(compose_config):
+    saved = saved_config(compose_config, "trainer.label_smoothing=0.1")
+    del saved["trainer"]["eval_hflip"]  # a run started before the key existed
+    resumed = resumed_config(compose_config("resume=somewhere"), saved, ["resume=somewhere"])
+    assert resumed.trainer.eval_hflip is False
+    assert resumed.trainer.label_smoothing == 0.1
