@@ -1,6 +1,9 @@
 """Mirror-averaged evaluation (`trainer.eval_hflip`): what it computes, and that a run records it."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +15,13 @@ from mnist_exp.loop import evaluate
 from mnist_exp.mirror_eval import MirrorAveraged, evaluated_network
 from mnist_exp.trained_model import load_trained_model
 from tests.conftest import run_cli
+
+SCORE_SCRIPT = Path(__file__).parent.parent / "experiments" / "score_mirrored.py"
+
+
+def score_mirrored(*run_dirs: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCORE_SCRIPT), *map(str, run_dirs)]
+    return subprocess.run(command, capture_output=True, text=True)
 
 
 def lopsided_net() -> nn.Module:
@@ -58,11 +68,12 @@ def test_off_evaluates_the_network_itself():
 
 def test_a_run_with_eval_hflip_records_and_diagnoses_the_mirror_average(tmp_path):
     """Real MNIST, one short epoch: the recorded test loss and the confusion matrix are the
-    saved network's mirror-averaged ones, not its plain ones."""
+    saved network's mirror-averaged ones, not its plain ones; experiments/score_mirrored.py
+    scores the same checkpoint on validation both ways and matches the run's own record."""
     run_dir = tmp_path / "run"
     result = run_cli(
-        "trainer.eval_hflip=true", "data.train_subset=5000", "trainer.epochs=1", "trainer.device=cpu",
-        "trainer.threads=1", f"hydra.run.dir={run_dir}", cwd=tmp_path,
+        "trainer.eval_hflip=true", "data.train_subset=5000", "data.val_size=2000", "trainer.epochs=1",
+        "trainer.device=cpu", "trainer.threads=1", f"hydra.run.dir={run_dir}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -78,3 +89,26 @@ def test_a_run_with_eval_hflip_records_and_diagnoses_the_mirror_average(tmp_path
     assert metrics["final_test_acc"] == mirrored_acc
     counts = json.loads((run_dir / "confusion.json").read_text())["counts"]
     assert sum(counts[i][i] for i in range(10)) == round(mirrored_acc * 100)
+
+    scored = score_mirrored(run_dir)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert f"{metrics['final_val_acc']:.2f} mirror-averaged" in scored.stdout.splitlines()[0]
+
+
+def test_scoring_a_run_without_a_validation_split_says_so(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "data.train_subset=500", "trainer.epochs=1", "trainer.device=cpu", "trainer.threads=1",
+        f"hydra.run.dir={run_dir}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    scored = score_mirrored(run_dir)
+    assert scored.returncode == 1
+    assert "trained without data.val_size" in scored.stderr
+
+
+def test_scoring_a_directory_without_a_checkpoint_names_it(tmp_path):
+    scored = score_mirrored(tmp_path)
+    assert scored.returncode == 1
+    assert f"{tmp_path}/checkpoints/last.pt: no such checkpoint file" in scored.stderr
+    assert "Traceback" not in scored.stderr
