@@ -19,8 +19,8 @@ from tests.conftest import run_cli
 SCORE_SCRIPT = Path(__file__).parent.parent / "experiments" / "score_mirrored.py"
 
 
-def score_mirrored(*run_dirs: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(SCORE_SCRIPT), *map(str, run_dirs)]
+def score_mirrored(*args) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCORE_SCRIPT), *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True)
 
 
@@ -82,7 +82,7 @@ def test_a_run_with_eval_hflip_records_and_diagnoses_the_mirror_average(tmp_path
     images = normalise(images, trained.mean, trained.std)
 
     mirrored_loss, mirrored_acc = evaluate(MirrorAveraged(trained.model), images, labels, 1000)
-    plain_loss, _ = evaluate(trained.model, images, labels, 1000)
+    plain_loss, plain_acc = evaluate(trained.model, images, labels, 1000)
     recorded = metrics["history"][-1]
     assert abs(recorded["test_loss"] - mirrored_loss) < 1e-5
     assert abs(recorded["test_loss"] - plain_loss) > 1e-3
@@ -93,6 +93,9 @@ def test_a_run_with_eval_hflip_records_and_diagnoses_the_mirror_average(tmp_path
     scored = score_mirrored(run_dir)
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert f"{metrics['final_val_acc']:.2f} mirror-averaged" in scored.stdout.splitlines()[0]
+    scored = score_mirrored("--split", "test", run_dir)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert f"test {plain_acc:.2f} plain, {mirrored_acc:.2f} mirror-averaged" in scored.stdout.splitlines()[0]
 
 
 def test_scoring_a_run_without_a_validation_split_says_so(tmp_path):
