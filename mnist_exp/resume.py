@@ -11,15 +11,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_exp.errors import ResumeError
-from mnist_exp.schema import TrainerConfig
+from mnist_exp.schema import saved_config_read_today
 
 # Keys that may differ from the checkpoint's: where and how fast it runs, not what it computes.
 RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads")
 # What an experiment preset decides, for comparing `experiment=...` with the checkpoint.
 PRESET_KEYS = ("model", "optimizer", "scheduler", "data", "trainer.epochs", "seed")
-# Trainer keys added after a checkpoint was written take these defaults, each of which is "off",
-# so the run goes on as it began.
-TRAINER_DEFAULTS = OmegaConf.to_container(OmegaConf.structured(TrainerConfig))
 
 
 def checkpoint_path(resume: str) -> Path:
@@ -57,7 +54,7 @@ def _plain(value):
 
 def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictConfig:
     """The checkpoint's config, plus those command-line overrides that do not change the run."""
-    resumed = OmegaConf.merge({"trainer": TRAINER_DEFAULTS}, saved)
+    resumed = saved_config_read_today(saved)  # keys added since the checkpoint: off, as it ran
     for override in overrides:
         key, _, _value = override.lstrip("+~").partition("=")
         if key in RESUMABLE_KEYS:  # only what the command line names: the rest stays as saved

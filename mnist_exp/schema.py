@@ -7,11 +7,12 @@ cannot express live in `validation.py`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 
 @dataclass
@@ -159,3 +160,10 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for (group, name), schema in SCHEMAS.items():
         store.store(group=group, name=name, node=schema)
+
+
+def saved_config_read_today(saved: Mapping) -> DictConfig:
+    """A run's saved config as this version reads it: trainer and augmentation keys added after
+    the run was written take their defaults, each of which is off, which is what the code did then."""
+    added_since = {"trainer": TrainerConfig(), "data": {"augment": AugmentConfig()}}
+    return OmegaConf.merge(OmegaConf.to_container(OmegaConf.structured(added_since)), saved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shlex
 from pathlib import Path
@@ -90,14 +91,25 @@ def test_a_command_naming_a_preset_that_is_gone_is_named_in_a_warning(tmp_path, 
     assert "model=v3_renamed_since" in warnings and "no longer composes" in warnings
 
 
-def test_keys_added_after_the_run_are_not_drift():
-    saved = {"model": {"blocks": [{"channels": 8}]}, "trainer": {"epochs": 20}}
-    composed = {"model": {"blocks": [{"channels": 8, "groups": 1}]}, "trainer": {"epochs": 20, "ema": None}}
+def test_keys_added_after_the_run_count_as_their_off_defaults(compose_config):
+    composed = trained(compose_config, "experiment=v3_plus")
+    saved = copy.deepcopy(composed)
+    del (
+        saved["model"]["blocks"][0]["groups"],
+        saved["trainer"]["eval_hflip"],
+        saved["data"]["augment"]["hflip"],
+    )
     assert drift_pins(saved, composed) == ([], [])
 
+    composed["trainer"]["eval_hflip"] = True  # a preset turned the new keys on since
+    composed["data"]["augment"]["hflip"] = 0.5
+    assert drift_pins(saved, composed) == (["trainer.eval_hflip=false", "data.augment.hflip=0.0"], [])
 
-def test_seed_and_resume_are_never_pinned():
-    assert drift_pins({"seed": 3, "resume": "x/last.pt"}, {"seed": 0, "resume": None}) == ([], [])
+
+def test_seed_and_resume_are_never_pinned(compose_config):
+    saved = trained(compose_config, "resume=x/last.pt")
+    assert (saved["seed"], saved["resume"]) == (1, "x/last.pt")
+    assert drift_pins(saved, OmegaConf.to_container(compose_config(), resolve=True)) == ([], [])
 
 
 @pytest.mark.parametrize(

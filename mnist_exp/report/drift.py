@@ -4,8 +4,9 @@ Tuning rounds change presets after their rows were measured (`fashion_v3_plus` w
 epochs), so `experiment=X` can compose something else today than what the row's runs trained. Each
 command is composed again from the packaged configs and compared, key by key, with the first run's
 saved config; a value that differs is appended to the command as an override. A key the run saved
-but the presets no longer have cannot be pinned that way and is reported instead. Keys a run did
-not save are settings added since, whose default is what the code did before, so they are not
+but the presets no longer have cannot be pinned that way and is reported instead. Trainer and
+augmentation keys a run did not save were added since and count as their defaults (off, what the
+code did then), so a preset that turns one on later gets it pinned off; other unsaved keys are not
 compared.
 """
 
@@ -21,6 +22,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_exp.report.summary import IGNORED_KEYS, Row
+from mnist_exp.schema import saved_config_read_today
 
 ABSENT = object()
 BARE_STRING = re.compile(r"[A-Za-z_][\w./-]*")
@@ -65,7 +67,8 @@ def pinned_row(row: Row) -> tuple[Row, str | None]:
 def drift_pins(saved: dict, composed: dict) -> tuple[list[str], list[str]]:
     """(`key=value` overrides that restore the saved values, saved keys that composed lacks)."""
     pins, unpinnable = [], []
-    for key, value in flatten(saved).items():
+    added_since = flatten(OmegaConf.to_container(saved_config_read_today(saved)))
+    for key, value in (flatten(saved) | added_since).items():  # the saved keys' order, then the added
         if key.split(".")[0] in IGNORED_KEYS:
             continue
         current = lookup(composed, key)
