@@ -82,22 +82,26 @@ def test_sgd_uses_nesterov_momentum(compose_config):
     assert optimizer.param_groups[0]["momentum"] > 0
 
 
-def test_fashion_preset_is_v3_plus_with_the_mirror_longer_and_without_dropout(compose_config):
+def test_fashion_preset_is_v3_plus_with_mirrors_longer_without_dropout_and_mirror_scored(compose_config):
     """v3_plus's later weight decay (round 5) was chosen on digits; clothes keep the one they won with."""
     fashion, mnist = compose_config("experiment=fashion_v3_plus"), compose_config("experiment=v3_plus")
     assert (fashion.data.name, fashion.data.mean, fashion.data.std) == ("fashion_mnist", 0.2860, 0.3530)
     augment = fashion.data.augment
-    assert (augment.hflip, augment.translate, augment.rotation) == (0.5, 0.1, 0)
+    assert (augment.hflip, augment.translate, augment.rotation, augment.scale) == (0.5, 0, 0, 0)
     assert (fashion.trainer.epochs, fashion.model.dropout, mnist.model.dropout) == (60, 0, 0.1)
     assert (fashion.optimizer.weight_decay, mnist.optimizer.weight_decay) == (1e-4, 1e-2)
+    assert (fashion.trainer.eval_hflip, mnist.trainer.eval_hflip) == (True, False)
     fashion.trainer.epochs, fashion.model.dropout = mnist.trainer.epochs, mnist.model.dropout
-    fashion.optimizer.weight_decay = mnist.optimizer.weight_decay
+    fashion.optimizer.weight_decay, fashion.trainer.eval_hflip = mnist.optimizer.weight_decay, False
     assert (fashion.model, fashion.optimizer, fashion.scheduler, fashion.trainer) == (
         mnist.model, mnist.optimizer, mnist.scheduler, mnist.trainer,
     )  # fmt: skip
 
 
-def test_fashion_wide_1m_keeps_the_40_epochs_it_was_measured_with(compose_config):
-    """fashion_v3_plus's later 60 epochs (round 7) were chosen for V3's network, not for wide_1m."""
+def test_fashion_wide_1m_keeps_the_recipe_it_was_measured_with(compose_config):
+    """fashion_v3_plus's later 60 epochs (round 7), mirrors without shifts and mirror-averaged
+    scoring (round 10) were chosen for V3's network, not for wide_1m."""
     cfg = compose_config("experiment=fashion_wide_1m")
     assert (cfg.model.name, cfg.trainer.epochs, cfg.scheduler.max_lr) == ("wide_1m", 40, 0.01)
+    augment = cfg.data.augment
+    assert (augment.name, augment.translate, cfg.trainer.eval_hflip) == ("mirror", 0.1, False)
