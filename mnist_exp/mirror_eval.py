@@ -1,9 +1,9 @@
 """Evaluation that averages each image's prediction with its left-right mirror's.
 
 Test-time augmentation for classes a mirror leaves unchanged (clothes; never digits): a small
-network trained on mirrored copies (`data/augment=mirror`) errs differently on the two views, and
-their averaged probabilities are right more often (README "Results", round 10). Training is
-untouched; only what validation and test measure changes, so it is its own key,
+network trained on mirrored copies (`data/augment=flip` or `mirror`) errs differently on the two
+views, and their averaged probabilities are right more often (README "Results", round 10).
+Training is untouched; only what validation and test measure changes, so it is its own key,
 `trainer.eval_hflip`, off unless a preset turns it on.
 """
 
