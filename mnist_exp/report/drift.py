@@ -67,8 +67,8 @@ def pinned_row(row: Row) -> tuple[Row, str | None]:
 def drift_pins(saved: dict, composed: dict) -> tuple[list[str], list[str]]:
     """(`key=value` overrides that restore the saved values, saved keys that composed lacks)."""
     pins, unpinnable = [], []
-    added_since = flatten(OmegaConf.to_container(saved_config_read_today(saved)))
-    for key, value in (flatten(saved) | added_since).items():  # the saved keys' order, then the added
+    read_today = flatten(OmegaConf.to_container(saved_config_read_today(saved)))
+    for key, value in (flatten(saved) | read_today).items():  # the saved keys' order, then the added
         if key.split(".")[0] in IGNORED_KEYS:
             continue
         current = lookup(composed, key)
