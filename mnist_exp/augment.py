@@ -73,3 +73,10 @@ class RandomAffine:
 
 def augment_generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed + STREAM_OFFSET)
+
+
+def augments_epoch(epoch: int, epochs: int, clean_final_epochs: int) -> bool:
+    """Whether training epoch `epoch` (from 1) sees augmented images: all but the last
+    `clean_final_epochs`, which fit the unaltered images that evaluation sees, at the schedule's
+    smallest learning rates (and BatchNorm's statistics with them)."""
+    return epoch <= epochs - clean_final_epochs

@@ -101,6 +101,7 @@ class AugmentConfig:
     scale: float = 0.0  # zoom in [1 - scale, 1 + scale]
     shear: float = 0.0  # degrees, each way
     hflip: float = 0.0  # probability of a left-right mirror (Fashion-MNIST; digits are not symmetric)
+    clean_final_epochs: int = 0  # the last N epochs train on the images as they are
 
 
 @dataclass

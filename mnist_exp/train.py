@@ -67,7 +67,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from hydra.utils import instantiate
 
     from mnist_exp import console
-    from mnist_exp.augment import RandomAffine, augment_generator
+    from mnist_exp.augment import RandomAffine, augment_generator, augments_epoch
     from mnist_exp.data import DataUnavailableError
     from mnist_exp.device import resolve_device
     from mnist_exp.device_dataset import load_device_dataset
@@ -203,11 +203,12 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
                     board.log_batch_loss(step, value)
                     bars.update(bar, loss=value)
 
+            augmented = augments_epoch(epoch, cfg.trainer.epochs, cfg.data.augment.clean_final_epochs)
             epoch_started = time.perf_counter()
             finished = train_epoch(
                 fast_model, data.train_images, data.train_labels, progress, cfg.data.batch_size,
                 optimizer, schedule, on_batch, stop.requested, precision, scaler,
-                augment, cfg.trainer.label_smoothing,
+                augment if augmented else None, cfg.trainer.label_smoothing,
             )  # fmt: skip
             progress.seconds += time.perf_counter() - epoch_started
             if not finished:

@@ -67,6 +67,12 @@ def _range_problems(cfg: DictConfig):
         yield _check(
             cfg, f"data.augment.{key}", lambda v, limit=limit: 0 <= v <= limit, f"must be in [0, {limit}]"
         )
+    yield _check(
+        cfg,
+        "data.augment.clean_final_epochs",
+        lambda v: 0 <= v <= cfg.trainer.epochs,
+        f"must be in [0, trainer.epochs={cfg.trainer.epochs}]",
+    )
     yield _check(cfg, "trainer.label_smoothing", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "trainer.ema_decay", lambda v: 0 <= v < 1, "must be in [0, 1) (0: off; typical 0.999)")
     yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mnist_exp.augment import RandomAffine, augment_generator
+from mnist_exp.augment import RandomAffine, augment_generator, augments_epoch
 
 CPU = torch.device("cpu")
 BACKGROUND = -0.1307 / 0.3081  # a black pixel, normalised as MNIST is
@@ -130,3 +130,9 @@ def test_labels_stay_with_their_images_through_a_training_epoch():
          ink[:, 14:, 14:].sum((1, 2))], 1
     ).argmax(1)  # fmt: skip
     assert torch.equal(quadrants, labels[progress.order])
+
+
+def test_only_the_last_clean_final_epochs_train_unaugmented():
+    assert [augments_epoch(epoch, 5, 2) for epoch in range(1, 6)] == [True, True, True, False, False]
+    assert all(augments_epoch(epoch, 5, 0) for epoch in range(1, 6))
+    assert not any(augments_epoch(epoch, 5, 5) for epoch in range(1, 6))

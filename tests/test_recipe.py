@@ -169,6 +169,26 @@ def test_run_with_every_recipe_piece_records_validation_and_saves_the_average(tm
     assert "data/train_digits" in events.Tags()["images"]
 
 
+def test_clean_final_epochs_train_exactly_as_without_augmentation(tmp_path):
+    """Real MNIST, two epochs: the clean epoch is the unaugmented training, bit for bit."""
+
+    def history(*overrides: str) -> list[dict]:
+        run_dir = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        result = run_cli(
+            *overrides, "data.train_subset=300", "trainer.epochs=2", "trainer.device=cpu",
+            "trainer.threads=1", f"hydra.run.dir={run_dir}", cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        records = json.loads((run_dir / "metrics.json").read_text())["history"]
+        return [(record["train_loss"], record["test_acc"]) for record in records]
+
+    augmented = history("data/augment=strong")
+    last_clean = history("data/augment=strong", "data.augment.clean_final_epochs=1")
+    all_clean = history("data/augment=strong", "data.augment.clean_final_epochs=2")
+    assert last_clean[0] == augmented[0] and last_clean[1] != augmented[1]
+    assert all_clean == history("data/augment=none") != augmented
+
+
 def test_unknown_augment_preset_lists_the_available_ones(tmp_path):
     result = run_cli("data.augment=wild", cwd=tmp_path)
     assert result.returncode == 1
