@@ -7,6 +7,7 @@ import json
 import statistics
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from PIL import Image
 
 from mnist_exp.report.cli import main
+from mnist_exp.report.plots import row_colour
 from mnist_exp.report.runs import collect_runs
 from mnist_exp.report.summary import summarise
 
@@ -174,11 +176,29 @@ def test_report_goes_into_the_named_directory_by_default(two_models):
     assert (two_models / "report" / "report.csv").is_file()
 
 
-def test_plots_are_800_by_500_pngs(two_models, tmp_path):
-    main([str(two_models), "--out", str(tmp_path / "out")])
+def plot_sizes(out: Path) -> set[tuple[str, tuple[int, int]]]:
+    sizes = set()
     for name in ("loss.png", "accuracy.png", "lr.png", "comparison.png"):
-        with Image.open(tmp_path / "out" / name) as image:
-            assert (image.format, image.size) == ("PNG", (800, 500)), name
+        with Image.open(out / name) as image:
+            sizes.add((image.format, image.size))
+    return sizes
+
+
+def test_plots_are_800_by_500_pngs_plus_a_legend_line_per_row(two_models, tmp_path):
+    main([str(two_models), "--out", str(tmp_path / "out")])
+    assert plot_sizes(tmp_path / "out") == {("PNG", (800, 500 + 2 * 20))}
+
+
+def test_twenty_rows_with_long_labels_get_a_legend_below_the_plot_and_colours_of_their_own(tmp_path):
+    """Inside the axes such a legend hid the curves, or squeezed the axes to nothing."""
+    sweep = tmp_path / "sweep"
+    for index in range(20):  # each label wraps onto a second line
+        write_run(sweep / str(index), model=f"m{index:02d}_{'x' * 60}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when the layout collapses the axes
+        assert main([str(sweep), "--out", str(tmp_path / "out")]) == 0
+    assert plot_sizes(tmp_path / "out") == {("PNG", (800, 500 + 20 * 2 * 20))}
+    assert len({row_colour(index) for index in range(20)}) == 20
 
 
 def test_a_path_without_runs_exits_2_with_one_message(tmp_path):

@@ -2,14 +2,18 @@
 
 `loss.png`, `accuracy.png` and `lr.png` draw one curve per table row (the mean over its seeds,
 with a ± std band when there are several); `comparison.png` draws every run's test accuracy.
+Each row has one colour and one legend entry, below the plot: a legend of a dozen rows with their
+overrides would otherwise cover the curves or squeeze the axes to nothing.
 """
 
 from __future__ import annotations
 
 import io
 import statistics
+import textwrap
 from pathlib import Path
 
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -18,8 +22,10 @@ from mnist_exp.report.runs import Run
 from mnist_exp.report.summary import Row
 from mnist_exp.run_files import atomic_write_bytes
 
-FIGSIZE_INCHES = (8, 5)
-DPI = 100  # so every PNG is 800 x 500 pixels
+WIDTH_INCHES, PLOT_HEIGHT_INCHES = 8, 5
+DPI = 100  # so every PNG is 800 pixels wide, 500 tall plus the legend's lines
+LEGEND_LINE_INCHES = 0.2  # one line of a "small" legend entry, with its spacing
+LEGEND_LINE_CHARS = 105  # what fits on one line across the figure
 PLOT_NAMES = ("loss.png", "accuracy.png", "lr.png", "comparison.png")
 
 
@@ -31,11 +37,21 @@ def write_plots(out_dir: Path, rows: list[Row]) -> list[str]:
         "lr.png": lambda ax: draw_learning_rate(ax, rows),
         "comparison.png": lambda ax: draw_comparison(ax, rows),
     }
+    legend_lines = sum(row_label(row).count("\n") + 1 for row in rows)
     for name in PLOT_NAMES:
-        figure = Figure(figsize=FIGSIZE_INCHES, dpi=DPI, layout="constrained")
-        draw[name](figure.add_subplot())
+        height = PLOT_HEIGHT_INCHES + LEGEND_LINE_INCHES * legend_lines
+        figure = Figure(figsize=(WIDTH_INCHES, height), dpi=DPI, layout="constrained")
+        ax = figure.add_subplot()
+        draw[name](ax)
+        if ax.get_legend_handles_labels()[0]:
+            figure.legend(loc="outside lower center", fontsize="small", frameon=False)
         save_png(figure, out_dir / name)
     return list(PLOT_NAMES)
+
+
+def row_colour(index: int) -> tuple[float, ...]:
+    """tab10's colours for the first ten rows, then tab20's lighter shades of them: distinct up to 20."""
+    return colormaps["tab20"](2 * (index % 10) + (index // 10) % 2)
 
 
 def save_png(figure: Figure, path: Path) -> None:
@@ -45,12 +61,13 @@ def save_png(figure: Figure, path: Path) -> None:
 
 
 def row_label(row: Row) -> str:
+    """Model, overrides, seeds and status, wrapped to the figure's width."""
     label = f"{row.model} {row.label}".strip()
     if len(row.runs) > 1:
         label += f" (n={len(row.runs)})"
     if row.status != "completed":
         label += f" [{row.status}]"
-    return label
+    return textwrap.fill(label, LEGEND_LINE_CHARS, subsequent_indent="    ")
 
 
 def per_epoch(runs: list[Run], key: str) -> tuple[list[int], list[float], list[float]]:
@@ -83,9 +100,7 @@ def finish(ax: Axes, title: str, ylabel: str, has_data: bool) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    if has_data:
-        ax.legend(fontsize="small")
-    else:
+    if not has_data:
         ax.text(0.5, 0.5, "no epoch finished yet", ha="center", va="center", transform=ax.transAxes)
 
 
@@ -95,11 +110,9 @@ def draw_train_and_test(ax: Axes, rows: list[Row], metric: str, title: str, ylab
         if not any(run.history for run in row.runs):
             continue
         has_data = True
-        color = f"C{index % 10}"
-        plot_mean(ax, row.runs, f"test_{metric}", color=color, label=f"{row_label(row)} test")
-        plot_mean(
-            ax, row.runs, f"train_{metric}", color=color, linestyle="--", label=f"{row_label(row)} train"
-        )
+        color = row_colour(index)
+        plot_mean(ax, row.runs, f"test_{metric}", color=color, label=row_label(row))
+        plot_mean(ax, row.runs, f"train_{metric}", color=color, linestyle="--")
     if metric == "loss" and has_data:
         ax.set_yscale("log")
     finish(ax, f"{title}: test solid, train dashed", ylabel, has_data)
@@ -110,18 +123,18 @@ def draw_learning_rate(ax: Axes, rows: list[Row]) -> None:
     for index, row in enumerate(rows):
         if any(run.history for run in row.runs):
             has_data = True
-            plot_mean(ax, row.runs, "lr", color=f"C{index % 10}", label=row_label(row))
+            plot_mean(ax, row.runs, "lr", color=row_colour(index), label=row_label(row))
     finish(ax, "Learning rate at the start of each epoch", "learning rate", has_data)
 
 
 def draw_comparison(ax: Axes, rows: list[Row]) -> None:
     has_data = False
     for index, row in enumerate(rows):
+        label = row_label(row)  # once per row: its seeds share the colour
         for run in row.runs:
             epochs, accuracy, _ = per_epoch([run], "test_acc")
             if epochs:
                 has_data = True
-                ax.plot(
-                    epochs, accuracy, marker=".", color=f"C{index % 10}", label=f"{run.name} ({row.model})"
-                )
-    finish(ax, "Test accuracy of every run", "test accuracy (%)", has_data)
+                ax.plot(epochs, accuracy, marker=".", color=row_colour(index), label=label)
+                label = None
+    finish(ax, "Test accuracy of every run, one colour per row", "test accuracy (%)", has_data)
