@@ -135,6 +135,13 @@ def test_recipe_pieces_are_off_by_default(compose_config):
     cfg = compose_config()
     assert cfg.data.augment.name == "none" and cfg.data.augment.rotation == 0
     assert cfg.trainer.label_smoothing == 0 and cfg.trainer.ema_decay == 0
+    assert cfg.data.augment.clean_final_epochs == 0
+
+
+@pytest.mark.parametrize("preset,clean_final_epochs", [("small_7k", 2), ("tiny_5k", 2), ("v3_plus", 0)])
+def test_the_smallest_models_finish_on_clean_images(compose_config, preset, clean_final_epochs):
+    """Round 11's validation chose a clean finish for the two smallest models only."""
+    assert compose_config(f"experiment={preset}").data.augment.clean_final_epochs == clean_final_epochs
 
 
 def test_dotted_augment_choice_selects_the_preset():
