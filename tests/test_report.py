@@ -266,6 +266,48 @@ def test_readme_without_markers_is_an_error_and_left_alone(two_models, tmp_path,
     assert readme.read_text() == "# No markers\n"
 
 
+def test_readme_block_fills_its_named_block_and_leaves_the_main_table_alone(two_models, tmp_path):
+    """A later round's runs get a table of their own without the runs behind the main one."""
+    readme = tmp_path / "README.md"
+    main_table = "<!-- mnist-exp-report:start -->\nmain table\n<!-- mnist-exp-report:end -->\n"
+    block = "<!-- mnist-exp-report:round12:start -->\nold\n<!-- mnist-exp-report:round12:end -->\n"
+    readme.write_text(f"# Title\n{main_table}Between.\n{block}After.\n")
+    args = [str(two_models), "--out", str(tmp_path / "out"), "--readme", str(readme)]
+    assert main([*args, "--readme-block", "round12"]) == 0
+    text = readme.read_text()
+    filled = "<!-- mnist-exp-report:round12:start -->\n| model |"
+    assert text.startswith(f"# Title\n{main_table}Between.\n{filled}")
+    assert text.endswith("<!-- mnist-exp-report:round12:end -->\nAfter.\n")
+    assert "\nold\n" not in text
+
+
+def test_readme_block_that_is_missing_is_an_error_and_left_alone(two_models, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- mnist-exp-report:start -->\nmain\n<!-- mnist-exp-report:end -->\n")
+    before = readme.read_text()
+    args = [str(two_models), "--out", str(tmp_path / "out"), "--readme", str(readme)]
+    assert main([*args, "--readme-block", "round12"]) == 2
+    assert "has no <!-- mnist-exp-report:round12:start --> ... " in capsys.readouterr().err
+    assert readme.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--readme-block", "x"], "--readme-block needs --readme FILE"),
+        (["--readme", "README.md", "--readme-block", "a -->"], "use letters, digits, '_' and '-' only"),
+    ],
+)
+def test_readme_block_without_a_readme_or_with_an_unsafe_name_is_refused(
+    two_models, tmp_path, capsys, extra, message
+):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(two_models), "--out", str(tmp_path / "out"), *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_readme_that_does_not_exist_is_an_error(two_models, tmp_path, capsys):
     missing = tmp_path / "nowhere" / "README.md"
     assert main([str(two_models), "--out", str(tmp_path / "out"), "--readme", str(missing)]) == 2

@@ -7,6 +7,7 @@ deepest directory holding all of them when several are named.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from mnist_exp.report.tables import (
 
 PROG = "mnist-exp-report"
 WIDE_ENOUGH = 200  # when piped or logged, print the table unwrapped rather than at 80 columns
+BLOCK_NAME = re.compile(r"[A-Za-z0-9_-]+")  # it goes inside an HTML comment in the README
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +48,18 @@ def main(argv: list[str] | None = None) -> int:
         help="also put the table, with each row's reproducing command, between the "
         f"{README_START} and {README_END} lines of this file (e.g. README.md)",
     )
+    parser.add_argument(
+        "--readme-block",
+        metavar="NAME",
+        help="with --readme: use the <!-- mnist-exp-report:NAME:start --> and "
+        "<!-- mnist-exp-report:NAME:end --> lines instead, for a second table made from other runs",
+    )
     args = parser.parse_args(argv)
+    if args.readme_block is not None:
+        if not args.readme:
+            parser.error("--readme-block needs --readme FILE, the file that holds the block")
+        if not BLOCK_NAME.fullmatch(args.readme_block):
+            parser.error(f"--readme-block {args.readme_block!r}: use letters, digits, '_' and '-' only")
     try:
         runs = collect_runs(args.paths)
     except NoRunsError as error:
@@ -66,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: warning: {problem}", file=sys.stderr)
         try:
             replace_between_markers(
-                args.readme, markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n"
+                args.readme,
+                markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n",
+                args.readme_block,
             )
         except (OSError, ValueError) as error:
             print(f"{PROG}: error: {error}", file=sys.stderr)
