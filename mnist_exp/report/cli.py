@@ -22,6 +22,7 @@ from mnist_exp.report.tables import (
     README_START,
     caption,
     markdown_table,
+    readme_markers,
     replace_between_markers,
     rich_table,
     write_csv,
@@ -51,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--readme-block",
         metavar="NAME",
-        help="with --readme: use the <!-- mnist-exp-report:NAME:start --> and "
-        "<!-- mnist-exp-report:NAME:end --> lines instead, for a second table made from other runs",
+        help="with --readme: use the {} and {} lines instead, for a second table made from other runs".format(
+            *readme_markers("NAME")
+        ),
     )
     args = parser.parse_args(argv)
     if args.readme_block is not None:
