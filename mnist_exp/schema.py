@@ -130,6 +130,7 @@ class TrainerConfig:
     label_smoothing: float = 0.0
     ema_decay: float = 0.0
     eval_hflip: bool = False
+    eval_shift: int = 0
 
 
 @dataclass

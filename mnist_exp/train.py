@@ -76,7 +76,6 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.interrupts import StopRequests
     from mnist_exp.loop import EpochProgress, evaluate, train_epoch
     from mnist_exp.metrics import RunMetrics
-    from mnist_exp.mirror_eval import evaluated_network
     from mnist_exp.models import count_parameters, layer_summary
     from mnist_exp.optim import Schedule, build_optimizer
     from mnist_exp.resume import checkpoint_path, resumed_config
@@ -85,6 +84,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.speed import autocast, check_precision, grad_scaler, memory_format, speed_up
     from mnist_exp.tensorboard_log import TensorBoardLog, flat_hparams
     from mnist_exp.validation import validate
+    from mnist_exp.view_average import evaluated_network
 
     validate(cfg)
     saved = None
@@ -144,8 +144,14 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             example = transform(shown, augment_generator(cfg.seed, device), background)
             board.log_training_digits(shown, example, cfg.data.mean, cfg.data.std)
     fast_model = speed_up(model, cfg.trainer)  # shares model's parameters; checkpoints use `model`
-    # The network whose val/test accuracy is recorded: the weight average if on, mirror-averaged if asked.
-    evaluated = evaluated_network(ema.module if ema else fast_model, cfg.trainer.eval_hflip)
+    # The network whose val/test accuracy is recorded: the weight average if on, view-averaged if asked.
+    view_averaged = functools.partial(
+        evaluated_network,
+        eval_hflip=cfg.trainer.eval_hflip,
+        eval_shift=cfg.trainer.eval_shift,
+        background=background,
+    )
+    evaluated = view_averaged(ema.module if ema else fast_model)
     precision = functools.partial(autocast, cfg.trainer.precision, device)
     scaler = grad_scaler(cfg.trainer.precision, device)
     if saved:
@@ -244,7 +250,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("completed"))
     metrics.save("completed")
     log_test_diagnostics(
-        board.writer, evaluated_network(ema.module if ema else model, cfg.trainer.eval_hflip),
+        board.writer, view_averaged(ema.module if ema else model),
         data.test_images, data.test_labels, run_dir, step,
         cfg.data.test_batch_size, cfg.data.mean, cfg.data.std,
     )  # fmt: skip

@@ -75,6 +75,9 @@ def _range_problems(cfg: DictConfig):
     )
     yield _check(cfg, "trainer.label_smoothing", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "trainer.ema_decay", lambda v: 0 <= v < 1, "must be in [0, 1) (0: off; typical 0.999)")
+    yield _check(
+        cfg, "trainer.eval_shift", lambda v: 0 <= v <= 4, "must be in [0, 4] pixels (0: off; typical 1)"
+    )
     yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "model.blocks", lambda v: len(v) >= 1, "needs at least one conv block")
     for i, _ in enumerate(cfg.model.blocks):

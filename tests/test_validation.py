@@ -30,6 +30,8 @@ BAD_VALUES = {
     "trainer.compile_mode=fast": "trainer.compile_mode='fast' is not allowed",
     "trainer.label_smoothing=1.0": "trainer.label_smoothing=1.0 is not allowed: must be in [0, 1)",
     "trainer.ema_decay=1.0": "trainer.ema_decay=1.0 is not allowed: must be in [0, 1)",
+    "trainer.eval_shift=5": "trainer.eval_shift=5 is not allowed: must be in [0, 4] pixels",
+    "trainer.eval_shift=-1": "trainer.eval_shift=-1 is not allowed",
     "data.augment.rotation=-5": "data.augment.rotation=-5.0 is not allowed: must be in [0, 180]",
     "data.augment.translate=0.6": "data.augment.translate=0.6 is not allowed: must be in [0, 0.5]",
     "data.augment.scale=1.0": "data.augment.scale=1.0 is not allowed: must be in [0, 0.9]",
