@@ -11,13 +11,11 @@ both are their own keys, off unless a preset turns them on.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-View = Callable[[torch.Tensor], torch.Tensor]
 
 
 def shifted(images: torch.Tensor, right: int, down: int, background: float) -> torch.Tensor:
@@ -32,38 +30,45 @@ def shifted(images: torch.Tensor, right: int, down: int, background: float) -> t
     return padded[..., top : top + height, left : left + width]
 
 
-def evaluation_views(eval_hflip: bool, eval_shift: int, background: float) -> list[View]:
+class View(NamedTuple):
+    """One view of an image: mirrored left-right or not, then moved `right` and `down` pixels."""
+
+    mirror: bool = False
+    right: int = 0
+    down: int = 0
+
+    def of(self, images: torch.Tensor, background: float) -> torch.Tensor:
+        return shifted(images.flip(-1) if self.mirror else images, self.right, self.down, background)
+
+
+def evaluation_views(eval_hflip: bool, eval_shift: int) -> list[View]:
     """The image (first), its mirror if asked, and each of those shifted `eval_shift` pixels
     four ways if asked: 1, 2, 5 or 10 views."""
-    flips: list[View] = [lambda images: images]
-    if eval_hflip:
-        flips.append(lambda images: images.flip(-1))
+    mirrors = (False, True) if eval_hflip else (False,)
     offsets = [(0, 0)]
     if eval_shift:
         offsets += [(eval_shift, 0), (-eval_shift, 0), (0, eval_shift), (0, -eval_shift)]
-    return [
-        lambda images, flip=flip, right=right, down=down: shifted(flip(images), right, down, background)
-        for flip in flips
-        for right, down in offsets
-    ]
+    return [View(mirror, right, down) for mirror in mirrors for right, down in offsets]
 
 
 class ViewAveraged(nn.Module):
     """`model`'s prediction averaged over `views` of each image, as log-probabilities, so that
-    cross-entropy, softmax and argmax of the output are the averaged prediction's."""
+    cross-entropy, softmax and argmax of the output are the averaged prediction's. `background`
+    fills what a shift uncovers: a black pixel, normalised."""
 
-    def __init__(self, model: nn.Module, views: list[View]):
+    def __init__(self, model: nn.Module, views: list[View], background: float):
         super().__init__()
         self.model = model
         self.views = views
+        self.background = background
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        batch = torch.cat([view(images) for view in self.views])
+        batch = torch.cat([view.of(images, self.background) for view in self.views])
         log_probs = self.model(batch).float().log_softmax(dim=1).unflatten(0, (len(self.views), -1))
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.views))
 
 
 def evaluated_network(model: nn.Module, eval_hflip: bool, eval_shift: int, background: float) -> nn.Module:
     """What validation, test and the diagnostics run: `model`, or its average over the views."""
-    views = evaluation_views(eval_hflip, eval_shift, background)
-    return ViewAveraged(model, views) if len(views) > 1 else model
+    views = evaluation_views(eval_hflip, eval_shift)
+    return ViewAveraged(model, views, background) if len(views) > 1 else model

@@ -15,7 +15,7 @@ from mnist_exp.data import ensure_named, load_split
 from mnist_exp.device_dataset import normalise
 from mnist_exp.loop import evaluate
 from mnist_exp.trained_model import load_trained_model
-from mnist_exp.view_average import ViewAveraged, evaluated_network, evaluation_views, shifted
+from mnist_exp.view_average import View, ViewAveraged, evaluated_network, evaluation_views, shifted
 from tests.conftest import run_cli
 
 SCORE_SCRIPT = Path(__file__).parent.parent / "experiments" / "score_views.py"
@@ -34,7 +34,7 @@ def lopsided_net() -> nn.Module:
 
 
 def mirror_averaged(net: nn.Module) -> ViewAveraged:
-    return ViewAveraged(net, evaluation_views(eval_hflip=True, eval_shift=0, background=BACKGROUND))
+    return ViewAveraged(net, evaluation_views(eval_hflip=True, eval_shift=0), BACKGROUND)
 
 
 def mean_probabilities(net: nn.Module, views: list[torch.Tensor]) -> torch.Tensor:
@@ -50,25 +50,27 @@ def test_a_shift_moves_pixels_and_fills_the_border_with_background():
 
 
 def test_views_are_the_image_its_mirror_and_their_shifts_four_ways():
+    assert evaluation_views(False, 0) == [View()]
+    assert evaluation_views(True, 0) == [View(), View(mirror=True)]
+    shifts = [View(), View(right=2), View(right=-2), View(down=2), View(down=-2)]
+    assert evaluation_views(False, 2) == shifts
+    assert evaluation_views(True, 2) == shifts + [view._replace(mirror=True) for view in shifts]
+
+
+def test_a_view_mirrors_before_it_shifts():
     images = torch.randn(3, 1, 28, 28)
-    assert len(evaluation_views(False, 0, BACKGROUND)) == 1
-    mirror_views = evaluation_views(True, 0, BACKGROUND)
-    torch.testing.assert_close(mirror_views[1](images), images.flip(-1))
-    shift_views = evaluation_views(False, 2, BACKGROUND)
-    expected = [images] + [shifted(images, r, d, BACKGROUND) for r, d in ((2, 0), (-2, 0), (0, 2), (0, -2))]
-    for view, image in zip(shift_views, expected, strict=True):
-        torch.testing.assert_close(view(images), image)
-    both = evaluation_views(True, 1, BACKGROUND)
-    assert len(both) == 10
-    torch.testing.assert_close(both[9](images), shifted(images.flip(-1), 0, -1, BACKGROUND))
+    torch.testing.assert_close(View().of(images, BACKGROUND), images)
+    torch.testing.assert_close(
+        View(mirror=True, down=-1).of(images, BACKGROUND), shifted(images.flip(-1), 0, -1, BACKGROUND)
+    )
 
 
 def test_output_is_the_log_of_the_views_mean_probabilities():
     net, images = lopsided_net(), torch.randn(6, 1, 28, 28)
-    views = evaluation_views(False, 1, BACKGROUND)
+    views = evaluation_views(False, 1)
     with torch.no_grad():
-        output = ViewAveraged(net, views)(images)
-        expected = mean_probabilities(net, [view(images) for view in views])
+        output = ViewAveraged(net, views, BACKGROUND)(images)
+        expected = mean_probabilities(net, [view.of(images, BACKGROUND) for view in views])
         assert not torch.allclose(net(images).softmax(1), expected)
     torch.testing.assert_close(output.exp(), expected)
 
@@ -119,7 +121,7 @@ def test_a_run_records_and_diagnoses_the_view_average(tmp_path, override, flags,
     trained = load_trained_model(run_dir / "checkpoints" / "last.pt")
     images, labels = load_split(ensure_named("mnist"), train=False)
     images = normalise(images, trained.mean, trained.std)
-    averaged = ViewAveraged(trained.model, evaluation_views(*views, background=-trained.mean / trained.std))
+    averaged = ViewAveraged(trained.model, evaluation_views(*views), -trained.mean / trained.std)
 
     averaged_loss, averaged_acc = evaluate(averaged, images, labels, 1000)
     plain_loss, plain_acc = evaluate(trained.model, images, labels, 1000)
