@@ -44,9 +44,9 @@ def scores(run_dir: Path, split: str, hflip: bool, shift: int) -> tuple[float, f
     data = read_checkpoint(checkpoint)["config"]["data"]
     images, labels = split_of(run_dir, data, split)
     images = normalise(images, trained.mean, trained.std)
-    averaged = ViewAveraged(trained.model, evaluation_views(hflip, shift), -trained.mean / trained.std)
+    view_averaged = ViewAveraged(trained.model, evaluation_views(hflip, shift), -trained.mean / trained.std)
     _, plain = evaluate(trained.model, images, labels, data["test_batch_size"])
-    _, averaged = evaluate(averaged, images, labels, data["test_batch_size"])
+    _, averaged = evaluate(view_averaged, images, labels, data["test_batch_size"])
     return plain, averaged
 
 
