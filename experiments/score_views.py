@@ -22,6 +22,7 @@ from mnist_exp.data import ensure_named, load_split
 from mnist_exp.device_dataset import normalise, split_indices
 from mnist_exp.loop import evaluate
 from mnist_exp.trained_model import CheckpointError, checkpoint_file, load_trained_model, read_checkpoint
+from mnist_exp.validation import EVAL_SHIFT_LIMIT
 from mnist_exp.view_average import ViewAveraged, evaluation_views
 
 
@@ -57,8 +58,8 @@ def main() -> None:
     parser.add_argument("--hflip", action="store_true", help="average with the left-right mirror (clothes)")
     parser.add_argument("--shift", type=int, default=0, metavar="N", help="and with N-pixel shifts four ways")
     args = parser.parse_args()
-    if not 0 <= args.shift <= 4:
-        parser.error(f"--shift {args.shift}: must be 1 to 4 pixels")
+    if not 0 <= args.shift <= EVAL_SHIFT_LIMIT:
+        parser.error(f"--shift {args.shift}: must be 1 to {EVAL_SHIFT_LIMIT} pixels")
     if not (args.hflip or args.shift):
         parser.error("give --hflip, --shift N, or both: the views to average over")
     torch.set_num_threads(1)

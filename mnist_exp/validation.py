@@ -16,6 +16,7 @@ TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
 AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1}
+EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
 
 
 def validate(cfg: DictConfig) -> None:
@@ -76,7 +77,10 @@ def _range_problems(cfg: DictConfig):
     yield _check(cfg, "trainer.label_smoothing", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "trainer.ema_decay", lambda v: 0 <= v < 1, "must be in [0, 1) (0: off; typical 0.999)")
     yield _check(
-        cfg, "trainer.eval_shift", lambda v: 0 <= v <= 4, "must be in [0, 4] pixels (0: off; typical 1)"
+        cfg,
+        "trainer.eval_shift",
+        lambda v: 0 <= v <= EVAL_SHIFT_LIMIT,
+        f"must be in [0, {EVAL_SHIFT_LIMIT}] pixels (0: off; typical 1)",
     )
     yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "model.blocks", lambda v: len(v) >= 1, "needs at least one conv block")
