@@ -51,6 +51,18 @@ class EpochProgress:
         return self.loss_sum.item() / len(self.order), 100.0 * self.correct.item() / len(self.order)
 
 
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets, inputs)
+
+
+def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
+    """The plain training loss, called as every training loss is: (logits, targets, inputs)."""
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor, _inputs: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+
+    return loss
+
+
 def train_epoch(
     model: nn.Module,
     images: torch.Tensor,
@@ -64,15 +76,17 @@ def train_epoch(
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     scaler: torch.amp.GradScaler | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    label_smoothing: float = 0.0,
+    loss_fn: LossFn | None = None,
 ) -> bool:
     """Train on `images[progress.order]` from `progress.next_batch`; False if stopped early.
 
-    `augment` transforms each batch of inputs (labels untouched). `schedule.after_batch()` follows
+    `augment` transforms each batch of inputs (labels untouched); `loss_fn(logits, targets, inputs)`
+    is the loss, cross-entropy when None (`mnist_exp.distill`). `schedule.after_batch()` follows
     every optimizer step; `on_batch` receives each batch's detached loss for logging and decides
     itself whether to read it (a read syncs the device).
     """
     scaler = scaler or torch.amp.GradScaler(images.device.type, enabled=False)
+    loss_fn = loss_fn or cross_entropy()
     model.train()
     starts = range(progress.next_batch * batch_size, len(progress.order), batch_size)
     for start in starts:
@@ -84,7 +98,7 @@ def train_epoch(
             inputs = augment(inputs)
         with autocast():
             logits = model(inputs)
-            loss = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+            loss = loss_fn(logits, targets, inputs)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

@@ -131,6 +131,9 @@ class TrainerConfig:
     ema_decay: float = 0.0
     eval_hflip: bool = False
     eval_shift: int = 0
+    teacher: Optional[str] = None
+    teacher_weight: float = 0.5
+    teacher_temperature: float = 4.0
 
 
 @dataclass

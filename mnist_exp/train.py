@@ -72,6 +72,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.device import resolve_device
     from mnist_exp.device_dataset import load_device_dataset
     from mnist_exp.diagnostics import log_test_diagnostics
+    from mnist_exp.distill import training_loss
     from mnist_exp.ema import weight_average
     from mnist_exp.interrupts import StopRequests
     from mnist_exp.loop import EpochProgress, evaluate, train_epoch
@@ -99,6 +100,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
         torch.set_num_threads(cfg.trainer.threads)
     device = resolve_device(cfg.trainer.device)
     check_precision(cfg.trainer.precision, device)
+    loss_fn = training_loss(cfg.trainer, cfg.data, device)  # a teacher that cannot teach stops the run here
     console.show_config(cfg)
     torch.manual_seed(cfg.seed)
 
@@ -214,7 +216,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             finished = train_epoch(
                 fast_model, data.train_images, data.train_labels, progress, cfg.data.batch_size,
                 optimizer, schedule, on_batch, stop.requested, precision, scaler,
-                augment if augmented else None, cfg.trainer.label_smoothing,
+                augment if augmented else None, loss_fn,
             )  # fmt: skip
             progress.seconds += time.perf_counter() - epoch_started
             if not finished:

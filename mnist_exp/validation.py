@@ -82,6 +82,8 @@ def _range_problems(cfg: DictConfig):
         lambda v: 0 <= v <= EVAL_SHIFT_LIMIT,
         f"must be in [0, {EVAL_SHIFT_LIMIT}] pixels (0: off; typical 1)",
     )
+    yield _check(cfg, "trainer.teacher_weight", lambda v: 0 < v <= 1, "must be in (0, 1] (typical 0.5)")
+    yield _check(cfg, "trainer.teacher_temperature", lambda v: v > 0, "must be > 0 (typical 4)")
     yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "model.blocks", lambda v: len(v) >= 1, "needs at least one conv block")
     for i, _ in enumerate(cfg.model.blocks):

@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 
 from mnist_exp.augment import RandomAffine, augment_generator
+from mnist_exp.distill import Distillation
 from mnist_exp.ema import weight_average
 from mnist_exp.loop import EpochProgress, train_epoch
 from mnist_exp.optim import Schedule
@@ -22,8 +23,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_a_training_epoch_never_waits_for_the_host(compose_config, precision):
-    """Augmentation, the one-cycle schedule, label smoothing and the weight average included:
-    torch raises on any synchronising call while sync debug mode is "error"."""
+    """Augmentation, the one-cycle schedule, label smoothing, a teacher and the weight average
+    included: torch raises on any synchronising call while sync debug mode is "error"."""
     cfg = compose_config("experiment=v3_plus")
     device = torch.device("cuda")
     model = instantiate(cfg.model).to(device)
@@ -31,6 +32,7 @@ def test_a_training_epoch_never_waits_for_the_host(compose_config, precision):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     schedule = Schedule(cfg.scheduler, optimizer, steps_per_epoch=8)
     ema = weight_average(model, decay=0.999)
+    teacher = instantiate(cfg.model).to(device)
     images = torch.randn(8 * 32, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (8 * 32,), device=device)
     augment = functools.partial(
@@ -43,7 +45,8 @@ def test_a_training_epoch_never_waits_for_the_host(compose_config, precision):
         finished = train_epoch(
             model, images, labels, progress, 32, optimizer, schedule,
             on_batch=lambda loss: ema.update_parameters(model),
-            autocast=functools.partial(autocast, precision, device), augment=augment, label_smoothing=0.1,
+            autocast=functools.partial(autocast, precision, device), augment=augment,
+            loss_fn=Distillation(teacher, weight=0.5, temperature=4.0, label_smoothing=0.1),
         )  # fmt: skip
     finally:
         torch.cuda.set_sync_debug_mode("default")

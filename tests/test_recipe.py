@@ -11,7 +11,7 @@ from torch import nn
 
 from mnist_exp.device_dataset import split_indices
 from mnist_exp.ema import averaged_weights, weight_average
-from mnist_exp.loop import EpochProgress, train_epoch
+from mnist_exp.loop import EpochProgress, cross_entropy, train_epoch
 from mnist_exp.metrics import RunMetrics
 from mnist_exp.models import count_parameters
 from mnist_exp.optim import Schedule
@@ -71,7 +71,7 @@ def test_training_loss_uses_the_configured_label_smoothing(smoothing):
         32,
         optimizer,
         Schedule(None, optimizer, 1),
-        label_smoothing=smoothing,
+        loss_fn=cross_entropy(smoothing),
     )
     assert progress.mean_loss_and_accuracy()[0] == pytest.approx(expected, rel=1e-5)
 
