@@ -66,27 +66,30 @@ def load_teacher(path: Path, data_cfg) -> nn.Module:
             f"trainer.teacher={path}: that run did not finish (status {saved.get('status')!r}); "
             f"resume it first (python -m mnist_exp resume={path}) or give a finished run"
         )
-    taught = saved["config"]["data"]
-    if (taught.get("name"), trained.mean, trained.std) != (data_cfg.name, data_cfg.mean, data_cfg.std):
+    teacher_data = saved["config"]["data"]
+    if (teacher_data.get("name"), trained.mean, trained.std) != (data_cfg.name, data_cfg.mean, data_cfg.std):
         raise ConfigError(
-            f"trainer.teacher={path} trained on {taught.get('name')} (mean {trained.mean}, std "
+            f"trainer.teacher={path} trained on {teacher_data.get('name')} (mean {trained.mean}, std "
             f"{trained.std}); this run uses {data_cfg.name} (mean {data_cfg.mean}, std {data_cfg.std}). "
             "Give a teacher trained on the same data, normalised the same way."
         )
-    seen = validation_images_seen(taught, data_cfg)
+    seen = validation_images_seen(teacher_data, data_cfg)
     if seen:
         raise ConfigError(
             f"trainer.teacher={path} trained on {seen} of this run's data.val_size={data_cfg.val_size} "
-            f"validation images (it ran with data.val_size={taught.get('val_size', 0)}); give a teacher "
-            f"trained with data.val_size={data_cfg.val_size}, or train this run without a validation split"
+            f"validation images (it ran with data.val_size={teacher_data.get('val_size', 0)}); give a "
+            f"teacher trained with data.val_size={data_cfg.val_size}, or train this run without a "
+            "validation split"
         )
     return trained.model
 
 
-def validation_images_seen(taught: dict, data_cfg) -> int:
+def validation_images_seen(teacher_data: dict, data_cfg) -> int:
     """How many of this run's validation images were among the teacher's training images."""
     if not data_cfg.val_size:
         return 0
-    teacher_train, _ = split_indices(TRAIN_SPLIT, taught.get("val_size", 0), taught.get("train_subset", 0))
+    teacher_train, _ = split_indices(
+        TRAIN_SPLIT, teacher_data.get("val_size", 0), teacher_data.get("train_subset", 0)
+    )
     _, validation = split_indices(TRAIN_SPLIT, data_cfg.val_size, data_cfg.train_subset)
     return int(torch.isin(validation, teacher_train).sum())
