@@ -60,7 +60,7 @@ def load_teacher(path: Path, data_cfg) -> nn.Module:
         trained = load_trained_model(file)
         saved = read_checkpoint(file)
     except CheckpointError as error:
-        raise ConfigError(f"trainer.teacher={path}: {error}. Give the run dir of a finished run.") from None
+        raise ConfigError(f"trainer.teacher: {error}. Give the run dir of a finished run.") from None
     if saved.get("status") != "completed":
         raise ConfigError(
             f"trainer.teacher={path}: that run did not finish (status {saved.get('status')!r}); "
