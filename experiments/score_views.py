@@ -21,7 +21,7 @@ import torch
 from mnist_exp.data import ensure_named, load_split
 from mnist_exp.device_dataset import normalise, split_indices
 from mnist_exp.loop import evaluate
-from mnist_exp.trained_model import CheckpointError, checkpoint_file, load_trained_model, read_checkpoint
+from mnist_exp.trained_model import CheckpointError, load_trained_model
 from mnist_exp.validation import EVAL_SHIFT_LIMIT
 from mnist_exp.view_average import ViewAveraged, evaluation_views
 
@@ -40,9 +40,8 @@ def split_of(run_dir: Path, data: dict, split: str) -> tuple[torch.Tensor, torch
 
 def scores(run_dir: Path, split: str, hflip: bool, shift: int) -> tuple[float, float]:
     """(plain, view-averaged) accuracy in percent of the run's final network on `split`."""
-    checkpoint = checkpoint_file(run_dir / "checkpoints" / "last.pt")
-    trained = load_trained_model(checkpoint)
-    data = read_checkpoint(checkpoint)["config"]["data"]
+    trained = load_trained_model(run_dir / "checkpoints" / "last.pt")
+    data = trained.config["data"]
     images, labels = split_of(run_dir, data, split)
     images = normalise(images, trained.mean, trained.std)
     view_averaged = ViewAveraged(trained.model, evaluation_views(hflip, shift), -trained.mean / trained.std)

@@ -19,7 +19,7 @@ from torch import nn
 from mnist_exp.device_dataset import split_indices
 from mnist_exp.errors import ConfigError
 from mnist_exp.loop import cross_entropy
-from mnist_exp.trained_model import CheckpointError, load_trained_model, read_checkpoint
+from mnist_exp.trained_model import CheckpointError, load_trained_model
 from mnist_exp.validation import TRAIN_SPLIT
 
 
@@ -58,15 +58,14 @@ def load_teacher(path: Path, data_cfg) -> nn.Module:
     file = path / "checkpoints" / "last.pt" if path.is_dir() else path
     try:
         trained = load_trained_model(file)
-        saved = read_checkpoint(file)
     except CheckpointError as error:
         raise ConfigError(f"trainer.teacher: {error}. Give the run dir of a finished run.") from None
-    if saved.get("status") != "completed":
+    if trained.status != "completed":
         raise ConfigError(
-            f"trainer.teacher={path}: that run did not finish (status {saved.get('status')!r}); "
+            f"trainer.teacher={path}: that run did not finish (status {trained.status!r}); "
             f"resume it first (python -m mnist_exp resume={path}) or give a finished run"
         )
-    teacher_data = saved["config"]["data"]
+    teacher_data = trained.config["data"]
     if (teacher_data.get("name"), trained.mean, trained.std) != (data_cfg.name, data_cfg.mean, data_cfg.std):
         raise ConfigError(
             f"trainer.teacher={path} trained on {teacher_data.get('name')} (mean {trained.mean}, std "

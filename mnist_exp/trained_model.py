@@ -34,6 +34,8 @@ class TrainedModel:
     mean: float  # the normalisation it was trained with
     std: float
     path: Path
+    config: dict  # the run's saved config
+    status: str | None  # the run's status when the checkpoint was written ("completed", ...)
 
 
 def checkpoint_file(path: Path) -> Path:
@@ -136,4 +138,5 @@ def load_trained_model(path: Path) -> TrainedModel:
             f"{file}: its weights do not fit the model its config describes ({one_line(error)})"
         ) from None
     model.eval()
-    return TrainedModel(model, float(config["data"]["mean"]), float(config["data"]["std"]), file)
+    mean, std = float(config["data"]["mean"]), float(config["data"]["std"])
+    return TrainedModel(model, mean, std, file, config, state.get("status"))
