@@ -206,6 +206,7 @@ def test_slurm_sweep_runs_each_job_as_a_slurm_array_task(tmp_path):
 @needs_ray
 def test_ray_sweep_writes_one_run_dir_and_summary_row_per_job(tmp_path):
     result, sweep_dir = sweep(
-        "hydra/launcher=ray_tasks", "seed=1,2", cwd=tmp_path, env={"RAY_USAGE_STATS_ENABLED": "0"}
-    )
+        "hydra/launcher=ray_tasks", "seed=1,2", cwd=tmp_path,
+        env={"RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"},  # not starved on a busy machine
+    )  # fmt: skip
     assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
