@@ -93,7 +93,7 @@ class OneCycleConfig:
 
 @dataclass
 class AugmentConfig:
-    """Random affine per training sample (`mnist_exp.augment.RandomAffine`); all zero is off."""
+    """Random warp per training sample (`mnist_exp.augment.RandomWarp`); all zero is off."""
 
     name: str = "none"
     rotation: float = 0.0  # degrees, each way
@@ -101,6 +101,8 @@ class AugmentConfig:
     scale: float = 0.0  # zoom in [1 - scale, 1 + scale]
     shear: float = 0.0  # degrees, each way
     hflip: float = 0.0  # probability of a left-right mirror (Fashion-MNIST; digits are not symmetric)
+    elastic: float = 0.0  # std of each pixel's smooth random displacement, in pixels (0: off)
+    elastic_sigma: float = 4.0  # how far the displacement field is smoothed, in pixels
     clean_final_epochs: int = 0  # the last N epochs train on the images as they are
 
 

@@ -67,7 +67,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from hydra.utils import instantiate
 
     from mnist_exp import console
-    from mnist_exp.augment import RandomAffine, augment_generator, augments_epoch
+    from mnist_exp.augment import RandomWarp, augment_generator, augments_epoch
     from mnist_exp.data import DataUnavailableError
     from mnist_exp.device import resolve_device
     from mnist_exp.device_dataset import load_device_dataset
@@ -120,7 +120,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     schedule = Schedule(cfg.scheduler, optimizer, steps_per_epoch)
     ema = weight_average(model, cfg.trainer.ema_decay)
     shuffle = torch.Generator().manual_seed(cfg.seed)
-    transform = RandomAffine.from_config(cfg.data.augment)
+    transform = RandomWarp.from_config(cfg.data.augment)
     augment_rng = augment_generator(cfg.seed, device)
     background = -cfg.data.mean / cfg.data.std  # a black pixel, normalised
     augment = functools.partial(transform, generator=augment_rng, background=background)

@@ -15,7 +15,7 @@ from mnist_exp.errors import ConfigError
 TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
-AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1}
+AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1, "elastic": 4}
 EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
 
 
@@ -68,6 +68,9 @@ def _range_problems(cfg: DictConfig):
         yield _check(
             cfg, f"data.augment.{key}", lambda v, limit=limit: 0 <= v <= limit, f"must be in [0, {limit}]"
         )
+    yield _check(
+        cfg, "data.augment.elastic_sigma", lambda v: 0.5 <= v <= 14, "must be in [0.5, 14] pixels (typical 4)"
+    )
     yield _check(
         cfg,
         "data.augment.clean_final_epochs",

@@ -1,13 +1,14 @@
-"""Random affine augmentation: per sample, seeded, label-preserving, shape- and range-keeping."""
+"""Random warps: per sample, seeded, label-preserving, shape- and range-keeping."""
 
 import pytest
 import torch
 
-from mnist_exp.augment import RandomAffine, augment_generator, augments_epoch
+from mnist_exp.augment import RandomWarp, augment_generator, augments_epoch
 
 CPU = torch.device("cpu")
 BACKGROUND = -0.1307 / 0.3081  # a black pixel, normalised as MNIST is
-STRONG = RandomAffine(rotation=15, translate=0.15, scale=0.15, shear=10)
+STRONG = RandomWarp(rotation=15, translate=0.15, scale=0.15, shear=10)
+ELASTIC = RandomWarp(elastic=1.5, elastic_sigma=4)
 
 
 def digits(count: int = 8) -> torch.Tensor:
@@ -15,6 +16,14 @@ def digits(count: int = 8) -> torch.Tensor:
     images = torch.full((count, 1, 28, 28), BACKGROUND)
     images[:, :, 8:20, 12:16] = 2.8
     return images
+
+
+def ink_centres(images: torch.Tensor) -> torch.Tensor:
+    """[N, 2] (row, column) centre of each image's ink, in pixels."""
+    ink = (images - BACKGROUND).clamp(min=0).squeeze(1)
+    grid = torch.arange(28.0)
+    mass = ink.sum(dim=(1, 2))
+    return torch.stack([(ink.sum(2) * grid).sum(1) / mass, (ink.sum(1) * grid).sum(1) / mass], 1)
 
 
 def test_every_sample_gets_its_own_transform():
@@ -43,30 +52,66 @@ def test_keeps_shape_dtype_and_value_range():
 
 def test_pixels_from_outside_the_image_are_background():
     batch = torch.full((4, 1, 28, 28), 2.8)  # all ink: anything else came from outside
-    out = RandomAffine(translate=0.3)(batch, augment_generator(0, CPU), BACKGROUND)
+    out = RandomWarp(translate=0.3)(batch, augment_generator(0, CPU), BACKGROUND)
     assert torch.isclose(out, torch.tensor(BACKGROUND), atol=1e-4).any()
 
 
 def test_all_zero_settings_leave_images_untouched():
     batch = digits(4)
-    assert RandomAffine().is_identity
-    assert RandomAffine()(batch, augment_generator(0, CPU), BACKGROUND) is batch
+    assert RandomWarp().is_identity
+    assert RandomWarp()(batch, augment_generator(0, CPU), BACKGROUND) is batch
 
 
 @pytest.mark.parametrize("setting", ["rotation", "translate", "scale", "shear"])
 def test_each_setting_alone_changes_images(setting):
     value = {"rotation": 20, "translate": 0.2, "scale": 0.2, "shear": 20}[setting]
     batch = digits(8)
-    out = RandomAffine(**{setting: value})(batch, augment_generator(0, CPU), BACKGROUND)
+    out = RandomWarp(**{setting: value})(batch, augment_generator(0, CPU), BACKGROUND)
     assert (out - batch).abs().amax(dim=(1, 2, 3)).min() > 0.1
+
+
+@pytest.mark.parametrize("transform", [STRONG, ELASTIC], ids=["affine", "elastic"])
+def test_every_kind_of_warp_is_per_sample_seeded_and_range_keeping(transform):
+    batch = digits(8)
+    out = transform(batch, augment_generator(3, CPU), BACKGROUND)
+    flat = out.flatten(1)
+    assert (torch.cdist(flat, flat) + torch.eye(8) * 1e9).min() > 1.0
+    assert torch.equal(out, transform(batch, augment_generator(3, CPU), BACKGROUND))
+    assert out.shape == batch.shape
+    assert out.min() >= BACKGROUND - 1e-5 and out.max() <= batch.max() + 1e-5
+
+
+def test_elastic_displacements_have_the_configured_size_and_are_smooth():
+    """Each offset's standard deviation is `elastic` pixels wherever it is; neighbours move together."""
+    offsets = ELASTIC.displacements(512, 28, 28, augment_generator(0, CPU)) * torch.tensor([14.0, 14.0])
+    pixel_std = offsets.std(dim=0)  # over samples: [28, 28, 2]
+    assert torch.allclose(pixel_std, torch.tensor(1.5), rtol=0.15), "the border moves as much as the middle"
+    neighbours = torch.corrcoef(torch.stack([offsets[:, 10, 10, 0], offsets[:, 10, 11, 0]]))[0, 1]
+    far_apart = torch.corrcoef(torch.stack([offsets[:, 2, 2, 0], offsets[:, 25, 25, 0]]))[0, 1]
+    assert neighbours > 0.9 and abs(far_apart) < 0.2
+    rough = RandomWarp(elastic=1.5, elastic_sigma=0.5).displacements(512, 28, 28, augment_generator(0, CPU))
+    assert torch.corrcoef(torch.stack([rough[:, 10, 10, 0], rough[:, 10, 11, 0]]))[0, 1] < 0.5
+
+
+def test_elastic_is_drawn_last_and_only_when_on():
+    """So presets without it keep their random stream, and its smoothing alone changes nothing."""
+    batch = digits(16)
+    assert RandomWarp(elastic_sigma=2).is_identity
+    plain = RandomWarp(rotation=10, elastic_sigma=2)(batch, augment_generator(5, CPU), BACKGROUND)
+    assert torch.equal(plain, RandomWarp(rotation=10)(batch, augment_generator(5, CPU), BACKGROUND))
+    generator = augment_generator(5, CPU)
+    RandomWarp(rotation=10, elastic=1)(batch, generator, BACKGROUND)
+    after_affine = augment_generator(5, CPU)
+    RandomWarp(rotation=10)(batch, after_affine, BACKGROUND)
+    assert not torch.equal(generator.get_state(), after_affine.get_state())
 
 
 def test_hflip_mirrors_exactly_and_per_sample():
     batch = torch.rand(64, 1, 28, 28)
     assert torch.allclose(
-        RandomAffine(hflip=1)(batch, augment_generator(0, CPU), 0.0), batch.flip(-1), atol=1e-5
+        RandomWarp(hflip=1)(batch, augment_generator(0, CPU), 0.0), batch.flip(-1), atol=1e-5
     )
-    out = RandomAffine(hflip=0.5)(batch, augment_generator(0, CPU), 0.0)
+    out = RandomWarp(hflip=0.5)(batch, augment_generator(0, CPU), 0.0)
     mirrored = (out - batch.flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-5
     kept = (out - batch).abs().amax(dim=(1, 2, 3)) < 1e-5
     assert (mirrored ^ kept).all(), "each sample is either mirrored or left alone"
@@ -77,7 +122,7 @@ def test_hflip_is_drawn_after_the_other_draws_and_applied_first():
     """So presets without it keep their random stream, and a mirror is one more draw on top."""
     batch = digits(16)
     batch[:, :, 2:6, 3:9] = 2.8  # not symmetric
-    mirrored = RandomAffine(rotation=15, translate=0.15, scale=0.15, shear=10, hflip=1)
+    mirrored = RandomWarp(rotation=15, translate=0.15, scale=0.15, shear=10, hflip=1)
     out = mirrored(batch, augment_generator(5, CPU), BACKGROUND)
     assert torch.allclose(out, STRONG(batch.flip(-1), augment_generator(5, CPU), BACKGROUND), atol=1e-5)
 
@@ -85,15 +130,8 @@ def test_hflip_is_drawn_after_the_other_draws_and_applied_first():
 def test_translation_moves_ink_by_at_most_the_configured_share():
     """Sample i is shifted as a whole: its centre of ink moves by at most translate * 28 px."""
     batch = digits(64)
-    out = RandomAffine(translate=0.1)(batch, augment_generator(0, CPU), BACKGROUND)
-
-    def centres(images):
-        ink = (images - BACKGROUND).clamp(min=0).squeeze(1)
-        grid = torch.arange(28.0)
-        mass = ink.sum(dim=(1, 2))
-        return torch.stack([(ink.sum(2) * grid).sum(1) / mass, (ink.sum(1) * grid).sum(1) / mass], 1)
-
-    moved = (centres(out) - centres(batch)).abs()
+    out = RandomWarp(translate=0.1)(batch, augment_generator(0, CPU), BACKGROUND)
+    moved = (ink_centres(out) - ink_centres(batch)).abs()
     assert moved.max() <= 2.8 + 0.1
     assert moved.max() > 1.0, "some sample moved noticeably"
 
@@ -115,7 +153,7 @@ def test_labels_stay_with_their_images_through_a_training_epoch():
         return torch.zeros(len(inputs), 4, requires_grad=True)
 
     model.train = lambda: None
-    transform = RandomAffine(rotation=10, translate=0.1, scale=0.1)
+    transform = RandomWarp(rotation=10, translate=0.1, scale=0.1)
 
     def augment(batch):
         return transform(batch, augment_generator(0, CPU), BACKGROUND)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from mnist_exp.augment import RandomAffine, augment_generator
+from mnist_exp.augment import RandomWarp, augment_generator
 from mnist_exp.distill import Distillation
 from mnist_exp.ema import weight_average
 from mnist_exp.loop import EpochProgress, train_epoch
@@ -36,7 +36,7 @@ def test_a_training_epoch_never_waits_for_the_host(compose_config, precision):
     images = torch.randn(8 * 32, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (8 * 32,), device=device)
     augment = functools.partial(
-        RandomAffine.from_config(cfg.data.augment), generator=augment_generator(0, device), background=-0.4
+        RandomWarp.from_config(cfg.data.augment), generator=augment_generator(0, device), background=-0.4
     )
     progress = EpochProgress(order=torch.randperm(len(labels), device=device), lr=1e-3)
     torch.cuda.synchronize()
