@@ -113,7 +113,7 @@ def test_a_run_records_and_diagnoses_the_view_average(tmp_path, override, flags,
     the same checkpoint on validation both ways and matches the run's own record."""
     run_dir = tmp_path / "run"
     result = run_cli(
-        override, "data.train_subset=5000", "data.val_size=2000", "trainer.epochs=1",
+        override, "model=tiny_5k", "data.train_subset=5000", "data.val_size=2000", "trainer.epochs=1",
         "trainer.device=cpu", "trainer.threads=1", f"hydra.run.dir={run_dir}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
