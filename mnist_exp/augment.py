@@ -80,8 +80,10 @@ class RandomWarp:
         margin = 2 * radius
         noise = torch.randn(count * 2, 1, height + margin, width + margin, generator=generator, device=device)
         smooth = F.conv2d(F.conv2d(noise, kernel.view(1, 1, -1, 1)), kernel.view(1, 1, 1, -1))
-        pixels_to_grid = torch.tensor([2 / width, 2 / height], device=device)
-        return smooth.view(count, 2, height, width).permute(0, 2, 3, 1) * self.elastic * pixels_to_grid
+        offsets = smooth.view(count, 2, height, width).permute(0, 2, 3, 1) * self.elastic
+        offsets[..., 0] *= 2 / width  # pixels to grid units, with Python scalars: no copy to the device
+        offsets[..., 1] *= 2 / height
+        return offsets
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator, background: float) -> torch.Tensor:
         """`images` [N, C, H, W] warped, one draw per sample; `background` fills what comes from outside."""

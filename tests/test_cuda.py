@@ -23,9 +23,10 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_a_training_epoch_never_waits_for_the_host(compose_config, precision):
-    """Augmentation, the one-cycle schedule, label smoothing, a teacher and the weight average
-    included: torch raises on any synchronising call while sync debug mode is "error"."""
-    cfg = compose_config("experiment=v3_plus")
+    """Augmentation (elastic too), the one-cycle schedule, label smoothing, a teacher and the
+    weight average included: torch raises on any synchronising call while sync debug mode is
+    "error"."""
+    cfg = compose_config("experiment=v3_plus", "data.augment.elastic=1.0")
     device = torch.device("cuda")
     model = instantiate(cfg.model).to(device)
     model.train()
