@@ -182,7 +182,7 @@ def test_clean_final_epochs_train_exactly_as_without_augmentation(tmp_path):
     def history(*overrides: str) -> list[dict]:
         run_dir = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
         result = run_cli(
-            *overrides, "data.train_subset=300", "trainer.epochs=2", "trainer.device=cpu",
+            *overrides, "model=tiny_5k", "data.train_subset=300", "trainer.epochs=2", "trainer.device=cpu",
             "trainer.threads=1", f"hydra.run.dir={run_dir}", cwd=tmp_path,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
