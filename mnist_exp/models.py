@@ -7,6 +7,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+# The nonlinearity after each block's BatchNorm and each hidden layer (`model.activation`). SiLU
+# and GELU are smooth: unlike ReLU, a unit whose inputs turn negative still passes a gradient,
+# which matters most when a layer has only eight channels to lose.
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
+
 
 def conv_block(
     in_channels: int,
@@ -16,8 +21,10 @@ def conv_block(
     batch_norm: bool = True,
     relu: bool = True,
     pool: bool = False,
+    activation: str = "relu",
 ) -> list[nn.Module]:
-    """Conv (same padding) -> BatchNorm -> ReLU -> 2x2 max-pool, each optional but the conv.
+    """Conv (same padding) -> BatchNorm -> activation -> 2x2 max-pool, each optional but the conv.
+    `relu` switches the activation on or off (its name predates the choice of `activation`).
 
     `groups` equal to the channels makes the conv depthwise; followed by a `kernel: 1` block, that
     is a depthwise-separable conv, which buys width for few parameters.
@@ -26,7 +33,7 @@ def conv_block(
     if batch_norm:
         layers.append(nn.BatchNorm2d(channels))
     if relu:
-        layers.append(nn.ReLU())
+        layers.append(ACTIVATIONS[activation]())
     if pool:
         layers.append(nn.MaxPool2d(2, 2))
     return layers
@@ -45,19 +52,20 @@ class ConvNet(nn.Sequential):
         blocks: Sequence[Mapping],
         hidden: Sequence[int] = (),
         dropout: float = 0.0,
+        activation: str = "relu",
         in_channels: int = 1,
         num_classes: int = 10,
     ):
         layers: list[nn.Module] = []
         width = in_channels
         for block in blocks:
-            layers += conv_block(width, **block)
+            layers += conv_block(width, **block, activation=activation)
             width = block["channels"]
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if dropout:
             layers.append(nn.Dropout(dropout))
         for units in hidden:
-            layers += [nn.Linear(width, units), nn.ReLU()]
+            layers += [nn.Linear(width, units), ACTIVATIONS[activation]()]
             width = units
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)

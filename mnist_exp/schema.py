@@ -33,6 +33,7 @@ class ModelConfig:
     blocks: list[BlockConfig] = MISSING
     hidden: list[int] = field(default_factory=list)
     dropout: float = 0.0
+    activation: str = "relu"  # after each conv block: relu | silu | gelu
 
 
 @dataclass

@@ -16,6 +16,7 @@ TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
 AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1, "elastic": 4}
+ACTIVATIONS = ("relu", "silu", "gelu")  # mnist_exp.models.ACTIVATIONS, without importing torch
 EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
 
 
@@ -88,6 +89,7 @@ def _range_problems(cfg: DictConfig):
     yield _check(cfg, "trainer.teacher_weight", lambda v: 0 < v <= 1, "must be in (0, 1] (typical 0.5)")
     yield _check(cfg, "trainer.teacher_temperature", lambda v: v > 0, "must be > 0 (typical 4)")
     yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    yield _check(cfg, "model.activation", lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}")
     yield _check(cfg, "model.blocks", lambda v: len(v) >= 1, "needs at least one conv block")
     for i, _ in enumerate(cfg.model.blocks):
         yield _check(cfg, f"model.blocks.{i}.channels", *at_least_one)

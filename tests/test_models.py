@@ -60,3 +60,19 @@ def test_groups_from_the_command_line_split_a_conv(compose_config):
     model = instantiate(compose_config("model=v3", "model.blocks.1.groups=2").model)
     conv = [layer for layer in model if isinstance(layer, torch.nn.Conv2d)][1]
     assert conv.groups == 2 and conv.weight.shape == (8, 4, 3, 3)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("silu", torch.nn.SiLU), ("gelu", torch.nn.GELU)])
+def test_the_activation_is_chosen_per_model_at_no_parameter_cost(compose_config, name, kind):
+    plain = instantiate(compose_config("model=v1").model)
+    smooth = instantiate(compose_config("model=v1", f"model.activation={name}").model)
+    kinds = [type(layer) for layer in smooth]
+    assert kinds == [kind if layer is torch.nn.ReLU else layer for layer in map(type, plain)]
+    assert kind in kinds and count_parameters(smooth) == count_parameters(plain)
+
+
+def test_the_validated_activation_names_are_the_models_own():
+    from mnist_exp.models import ACTIVATIONS
+    from mnist_exp.validation import ACTIVATIONS as VALIDATED
+
+    assert tuple(ACTIVATIONS) == VALIDATED

@@ -26,6 +26,7 @@ BAD_VALUES = {
         "and its channels (8)"
     ),
     "model.blocks.2.groups=0": "model.blocks.2.groups=0 is not allowed",
+    "model.activation=tanh": "model.activation='tanh' is not allowed: one of relu, silu, gelu",
     "trainer.precision=fp8": "trainer.precision='fp8' is not allowed: one of fp32, bf16, fp16",
     "trainer.compile_mode=fast": "trainer.compile_mode='fast' is not allowed",
     "trainer.label_smoothing=1.0": "trainer.label_smoothing=1.0 is not allowed: must be in [0, 1)",
