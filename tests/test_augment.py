@@ -18,14 +18,6 @@ def digits(count: int = 8) -> torch.Tensor:
     return images
 
 
-def ink_centres(images: torch.Tensor) -> torch.Tensor:
-    """[N, 2] (row, column) centre of each image's ink, in pixels."""
-    ink = (images - BACKGROUND).clamp(min=0).squeeze(1)
-    grid = torch.arange(28.0)
-    mass = ink.sum(dim=(1, 2))
-    return torch.stack([(ink.sum(2) * grid).sum(1) / mass, (ink.sum(1) * grid).sum(1) / mass], 1)
-
-
 def test_every_sample_gets_its_own_transform():
     batch = digits(8)  # eight identical images in, eight different ones out
     out = STRONG(batch, augment_generator(0, CPU), BACKGROUND)
@@ -70,20 +62,20 @@ def test_each_setting_alone_changes_images(setting):
     assert (out - batch).abs().amax(dim=(1, 2, 3)).min() > 0.1
 
 
-@pytest.mark.parametrize("transform", [STRONG, ELASTIC], ids=["affine", "elastic"])
-def test_every_kind_of_warp_is_per_sample_seeded_and_range_keeping(transform):
+def test_elastic_alone_is_per_sample_seeded_and_range_keeping():
     batch = digits(8)
-    out = transform(batch, augment_generator(3, CPU), BACKGROUND)
+    out = ELASTIC(batch, augment_generator(3, CPU), BACKGROUND)
     flat = out.flatten(1)
     assert (torch.cdist(flat, flat) + torch.eye(8) * 1e9).min() > 1.0
-    assert torch.equal(out, transform(batch, augment_generator(3, CPU), BACKGROUND))
+    assert torch.equal(out, ELASTIC(batch, augment_generator(3, CPU), BACKGROUND))
     assert out.shape == batch.shape
     assert out.min() >= BACKGROUND - 1e-5 and out.max() <= batch.max() + 1e-5
 
 
 def test_elastic_displacements_have_the_configured_size_and_are_smooth():
     """Each offset's standard deviation is `elastic` pixels wherever it is; neighbours move together."""
-    offsets = ELASTIC.displacements(512, 28, 28, augment_generator(0, CPU)) * torch.tensor([14.0, 14.0])
+    in_grid_units = ELASTIC.displacements(512, 28, 28, augment_generator(0, CPU))
+    offsets = in_grid_units * 14  # grid_sample spans 28 pixels with 2 units
     pixel_std = offsets.std(dim=0)  # over samples: [28, 28, 2]
     assert torch.allclose(pixel_std, torch.tensor(1.5), rtol=0.15), "the border moves as much as the middle"
     neighbours = torch.corrcoef(torch.stack([offsets[:, 10, 10, 0], offsets[:, 10, 11, 0]]))[0, 1]
@@ -99,11 +91,9 @@ def test_elastic_is_drawn_last_and_only_when_on():
     assert RandomWarp(elastic_sigma=2).is_identity
     plain = RandomWarp(rotation=10, elastic_sigma=2)(batch, augment_generator(5, CPU), BACKGROUND)
     assert torch.equal(plain, RandomWarp(rotation=10)(batch, augment_generator(5, CPU), BACKGROUND))
-    generator = augment_generator(5, CPU)
-    RandomWarp(rotation=10, elastic=1)(batch, generator, BACKGROUND)
-    after_affine = augment_generator(5, CPU)
-    RandomWarp(rotation=10)(batch, after_affine, BACKGROUND)
-    assert not torch.equal(generator.get_state(), after_affine.get_state())
+    barely_elastic = RandomWarp(rotation=10, elastic=1e-4)(batch, augment_generator(5, CPU), BACKGROUND)
+    assert torch.allclose(barely_elastic, plain, atol=1e-3), "the same rotations, drawn first"
+    assert not torch.equal(barely_elastic, plain)
 
 
 def test_hflip_mirrors_exactly_and_per_sample():
@@ -131,7 +121,14 @@ def test_translation_moves_ink_by_at_most_the_configured_share():
     """Sample i is shifted as a whole: its centre of ink moves by at most translate * 28 px."""
     batch = digits(64)
     out = RandomWarp(translate=0.1)(batch, augment_generator(0, CPU), BACKGROUND)
-    moved = (ink_centres(out) - ink_centres(batch)).abs()
+
+    def centres(images):
+        ink = (images - BACKGROUND).clamp(min=0).squeeze(1)
+        grid = torch.arange(28.0)
+        mass = ink.sum(dim=(1, 2))
+        return torch.stack([(ink.sum(2) * grid).sum(1) / mass, (ink.sum(1) * grid).sum(1) / mass], 1)
+
+    moved = (centres(out) - centres(batch)).abs()
     assert moved.max() <= 2.8 + 0.1
     assert moved.max() > 1.0, "some sample moved noticeably"
 
