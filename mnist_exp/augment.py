@@ -34,7 +34,7 @@ class RandomWarp:
     shear: float = 0.0
     hflip: float = 0.0  # probability of a left-right mirror: for clothes, not for digits
     elastic: float = 0.0
-    elastic_sigma: float = 4.0  # a shape setting, not a draw: alone it changes nothing
+    elastic_sigma: float = 4.0  # shapes the elastic draw; alone it changes nothing
 
     @classmethod
     def from_config(cls, augment_cfg) -> RandomWarp:
@@ -43,7 +43,7 @@ class RandomWarp:
 
     @property
     def is_identity(self) -> bool:
-        return not any(getattr(self, field.name) for field in fields(self) if field.name != "elastic_sigma")
+        return not (self.rotation or self.translate or self.scale or self.shear or self.hflip or self.elastic)
 
     def sampling_matrices(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """[count, 2, 3] matrices for `affine_grid`: each maps an output pixel to where it samples from."""
