@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from seed_pipeline import SEED_TEST_BATCH, seed_config, seed_loaders, seed_model_and_optimizer, train_batch  # noqa: E402
 
 from mnist_exp.device_dataset import load_device_dataset  # noqa: E402
-from mnist_exp.loop import EpochProgress, evaluate, train_epoch  # noqa: E402
+from mnist_exp.graph_step import GraphedStep  # noqa: E402
+from mnist_exp.loop import EpochProgress, cross_entropy, evaluate, train_epoch  # noqa: E402
 from mnist_exp.optim import Schedule, build_optimizer  # noqa: E402
 from mnist_exp.speed import autocast, cpu_has_native_bf16, memory_format, speed_up  # noqa: E402
 
@@ -60,12 +61,10 @@ class SeedPipeline:
 class MnistExpPath:
     """(b)/(c) resident tensors and mnist-exp's own loop, with the given trainer options."""
 
-    def __init__(self, model_name: str, device: torch.device, options: dict, test_batch: int):
+    def __init__(self, model_name: str, device: torch.device, overrides: list[str], test_batch: int):
         from hydra.utils import instantiate
 
-        cfg = seed_config(model_name)
-        cfg.trainer = OmegaConf.merge(cfg.trainer, options.get("trainer", {}))
-        cfg.optimizer = OmegaConf.merge(cfg.optimizer, options.get("optimizer", {}))
+        cfg = OmegaConf.merge(seed_config(model_name), OmegaConf.from_dotlist(overrides))
         self.cfg, self.device, self.test_batch = cfg, device, test_batch
         self.data = load_device_dataset(cfg.data, device, memory_format(cfg.trainer))
         model = instantiate(cfg.model).to(device)
@@ -73,6 +72,9 @@ class MnistExpPath:
         self.model = speed_up(model, cfg.trainer)
         self.schedule = Schedule(None, self.optimizer, 1)
         self.precision = lambda: autocast(cfg.trainer.precision, device)
+        self.graphed_step = None
+        if cfg.trainer.cuda_graphs:
+            self.graphed_step = GraphedStep(self.model, self.optimizer, cross_entropy(), self.precision)
         self.generator = torch.Generator().manual_seed(0)
 
     def train(self, batches: int) -> None:
@@ -80,7 +82,7 @@ class MnistExpPath:
         progress = EpochProgress(order=order.to(self.device), lr=0.0)
         train_epoch(
             self.model, self.data.train_images, self.data.train_labels, progress, BATCH,
-            self.optimizer, self.schedule, autocast=self.precision,
+            self.optimizer, self.schedule, autocast=self.precision, graphed_step=self.graphed_step,
         )  # fmt: skip
         progress.loss_sum.item()  # wait for the device
 
@@ -88,21 +90,27 @@ class MnistExpPath:
         evaluate(self.model, self.data.test_images, self.data.test_labels, self.test_batch, self.precision)
 
 
-def fastest_options(device: torch.device, compile_model: bool, chosen: list[str]) -> dict:
-    """(c)'s options: `--fastest key=value ...` when given, else every speed option on."""
+def fastest_options(device: torch.device, compile_model: bool, chosen: list[str]) -> list[str]:
+    """(c)'s overrides: `--fastest key=value ...` when given; on CUDA the step as one CUDA graph
+    (bf16, channels_last and a fused optimizer did not help there: README "Speed"); else every
+    speed option on."""
     if chosen:
-        return OmegaConf.to_container(OmegaConf.from_dotlist(chosen))
+        return chosen
+    if device.type == "cuda" and not compile_model:
+        return ["trainer.cuda_graphs=true"]
     bf16 = device.type == "cuda" or cpu_has_native_bf16()
-    trainer = {"channels_last": True, "precision": "bf16" if bf16 else "fp32", "compile": compile_model}
-    return {"trainer": trainer, "optimizer": {"fused": True}}
+    return [
+        "trainer.channels_last=true", f"trainer.precision={'bf16' if bf16 else 'fp32'}",
+        f"trainer.compile={str(compile_model).lower()}", "optimizer.fused=true",
+    ]  # fmt: skip
 
 
-def measure(models, device, passes, batches, fastest: dict) -> list[dict]:
+def measure(models, device, passes, batches, fastest: list[str]) -> list[dict]:
     rows = []
     for name in models:
         variants = {
             "a: seed pipeline": SeedPipeline(name, device),
-            "b: mnist-exp default": MnistExpPath(name, device, {}, test_batch=1000),
+            "b: mnist-exp default": MnistExpPath(name, device, [], test_batch=1000),
             "c: mnist-exp fastest": MnistExpPath(name, device, fastest, 10_000),
         }
         timings = {label: {"train": [], "eval": []} for label in variants}
@@ -130,17 +138,26 @@ def measure(models, device, passes, batches, fastest: dict) -> list[dict]:
     return rows
 
 
-def end_to_end(models, epochs: int, device: str) -> list[dict]:
-    """Wall time of fresh processes doing the same short run, seed pipeline vs mnist-exp."""
+def end_to_end(models, epochs: int, device: str, fastest: list[str]) -> list[dict]:
+    """Wall time of fresh processes doing the same short run: the seed pipeline, and mnist-exp
+    with its defaults and with (c)'s overrides."""
     here = Path(__file__).parent
     rows = []
     for name in models:
+        run = [
+            sys.executable,
+            "-m",
+            "mnist_exp",
+            f"experiment=seed_{name}",
+            f"trainer.epochs={epochs}",
+            f"trainer.device={device}",
+            "hydra.run.dir=outputs/benchmarks/e2e_${now:%H-%M-%S-%f}",
+        ]
         commands = {
             "a: seed pipeline": [sys.executable, str(here / "seed_pipeline.py"),
                                  "--model", name, "--epochs", str(epochs), "--device", device],
-            "b: mnist-exp default": [sys.executable, "-m", "mnist_exp", f"experiment=seed_{name}",
-                                     f"trainer.epochs={epochs}", f"trainer.device={device}",
-                                     "hydra.run.dir=outputs/benchmarks/e2e_${now:%H-%M-%S-%f}"],
+            "b: mnist-exp default": run,
+            "c: mnist-exp fastest": run + fastest,
         }  # fmt: skip
         walls = {}
         for label, command in commands.items():
@@ -170,17 +187,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("outputs/benchmarks/throughput.json"))
     args = parser.parse_args()
     device = torch.device(args.device)
+    fastest = fastest_options(device, args.compile, args.fastest)
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "device": str(device), "cpu_native_bf16": cpu_has_native_bf16(),
                     "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None},
         "settings": vars(args) | {"json": str(args.json)},
-        "throughput": measure(args.models, device, args.passes, args.batches,
-                              fastest_options(device, args.compile, args.fastest)),
+        "throughput": measure(args.models, device, args.passes, args.batches, fastest),
     }  # fmt: skip
     if args.e2e_epochs:
-        result["end_to_end"] = end_to_end(args.models, args.e2e_epochs, args.device)
+        result["end_to_end"] = end_to_end(args.models, args.e2e_epochs, args.device, fastest)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")

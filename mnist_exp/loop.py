@@ -8,6 +8,7 @@ be finished later from its `EpochProgress`.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,33 @@ def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
     return loss
 
 
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # -> (loss, correct)
+
+
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    scaler: torch.amp.GradScaler | None,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update on one batch; returns its detached loss and correct count, both on the device."""
+    with autocast():
+        logits = model(inputs)
+        loss = loss_fn(logits, targets, inputs)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return loss.detach(), (logits.argmax(1) == targets).sum()
+
+
 def train_epoch(
     model: nn.Module,
     images: torch.Tensor,
@@ -77,16 +105,18 @@ def train_epoch(
     scaler: torch.amp.GradScaler | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     loss_fn: LossFn | None = None,
+    graphed_step: StepFn | None = None,
 ) -> bool:
     """Train on `images[progress.order]` from `progress.next_batch`; False if stopped early.
 
     `augment` transforms each batch of inputs (labels untouched); `loss_fn(logits, targets, inputs)`
-    is the loss, cross-entropy when None (`mnist_exp.distill`). `schedule.after_batch()` follows
-    every optimizer step; `on_batch` receives each batch's detached loss for logging and decides
-    itself whether to read it (a read syncs the device).
+    is the loss, cross-entropy when None (`mnist_exp.distill`). `graphed_step`, when given, takes
+    each step instead (`mnist_exp.graph_step`, which was built with the same model, optimizer and
+    loss). `schedule.after_batch()` follows every optimizer step; `on_batch` receives each batch's
+    detached loss for logging and decides itself whether to read it (a read syncs the device).
     """
-    scaler = scaler or torch.amp.GradScaler(images.device.type, enabled=False)
     loss_fn = loss_fn or cross_entropy()
+    take_step = graphed_step or functools.partial(optimizer_step, model, optimizer, loss_fn, autocast, scaler)
     model.train()
     starts = range(progress.next_batch * batch_size, len(progress.order), batch_size)
     for start in starts:
@@ -96,17 +126,10 @@ def train_epoch(
         inputs, targets = images[index], labels[index]
         if augment is not None:
             inputs = augment(inputs)
-        with autocast():
-            logits = model(inputs)
-            loss = loss_fn(logits, targets, inputs)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        loss, correct = take_step(inputs, targets)
         schedule.after_batch()
-        loss = loss.detach()
         progress.loss_sum += loss * len(index)
-        progress.correct += (logits.argmax(1) == targets).sum()
+        progress.correct += correct
         progress.next_batch += 1
         if on_batch is not None:
             on_batch(loss)

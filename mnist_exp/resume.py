@@ -14,7 +14,7 @@ from mnist_exp.errors import ResumeError
 from mnist_exp.schema import saved_config_read_today
 
 # Keys that may differ from the checkpoint's: where and how fast it runs, not what it computes.
-RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads")
+RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads", "trainer.cuda_graphs")
 # What an experiment preset decides, for comparing `experiment=...` with the checkpoint.
 PRESET_KEYS = ("model", "optimizer", "scheduler", "data", "trainer.epochs", "seed")
 

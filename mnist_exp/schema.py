@@ -130,6 +130,7 @@ class TrainerConfig:
     precision: str = "fp32"
     compile: bool = False
     compile_mode: str = "default"
+    cuda_graphs: bool = False
     label_smoothing: float = 0.0
     ema_decay: float = 0.0
     eval_hflip: bool = False

@@ -74,6 +74,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.diagnostics import log_test_diagnostics
     from mnist_exp.distill import training_loss
     from mnist_exp.ema import weight_average
+    from mnist_exp.graph_step import GraphedStep, check_cuda_graphs
     from mnist_exp.interrupts import StopRequests
     from mnist_exp.loop import EpochProgress, evaluate, train_epoch
     from mnist_exp.metrics import RunMetrics
@@ -100,6 +101,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
         torch.set_num_threads(cfg.trainer.threads)
     device = resolve_device(cfg.trainer.device)
     check_precision(cfg.trainer.precision, device)
+    if cfg.trainer.cuda_graphs:
+        check_cuda_graphs(device)
     loss_fn = training_loss(cfg.trainer, cfg.data, device)  # a teacher that cannot teach stops the run here
     console.show_config(cfg)
     torch.manual_seed(cfg.seed)
@@ -158,6 +161,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     scaler = grad_scaler(cfg.trainer.precision, device)
     if saved:
         scaler.load_state_dict(saved["scaler"])
+    graphed_step = GraphedStep(fast_model, optimizer, loss_fn, precision) if cfg.trainer.cuda_graphs else None
     config = OmegaConf.to_container(cfg, resolve=True)
 
     def checkpoint(status: str, progress: EpochProgress | None = None) -> dict:
@@ -216,7 +220,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             finished = train_epoch(
                 fast_model, data.train_images, data.train_labels, progress, cfg.data.batch_size,
                 optimizer, schedule, on_batch, stop.requested, precision, scaler,
-                augment if augmented else None, loss_fn,
+                augment if augmented else None, loss_fn, graphed_step,
             )  # fmt: skip
             progress.seconds += time.perf_counter() - epoch_started
             if not finished:

@@ -17,6 +17,7 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
 AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1, "elastic": 4}
 ACTIVATIONS = ("relu", "silu", "gelu")  # mnist_exp.models.ACTIVATIONS, without importing torch
+GRAPHABLE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW")  # mnist_exp.graph_step's, by name
 EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
 
 
@@ -98,6 +99,8 @@ def _range_problems(cfg: DictConfig):
     for i, _ in enumerate(cfg.model.hidden):
         yield _check(cfg, f"model.hidden.{i}", *at_least_one)
     yield from _optimizer_problems(cfg)
+    if cfg.trainer.cuda_graphs:
+        yield from _cuda_graph_problems(cfg)
     if cfg.scheduler:
         yield from _scheduler_problems(cfg)
 
@@ -126,6 +129,21 @@ def _optimizer_problems(cfg: DictConfig):
         yield "optimizer.fused=True and optimizer.foreach=True exclude each other: set one of them"
     if OmegaConf.select(cfg, "optimizer.nesterov") and OmegaConf.select(cfg, "optimizer.momentum") == 0:
         yield "optimizer.nesterov=True needs optimizer.momentum > 0 (or set optimizer.nesterov=false)"
+
+
+def _cuda_graph_problems(cfg: DictConfig):
+    """What `mnist_exp.graph_step` cannot capture; the device is checked once it is known."""
+    if OmegaConf.select(cfg, "optimizer._target_") not in GRAPHABLE_OPTIMIZERS:
+        yield (
+            "trainer.cuda_graphs=true works with optimizer=adam or optimizer=adamw (their capturable "
+            f"mode), not {cfg.optimizer._target_}: choose one of them or drop trainer.cuda_graphs"
+        )
+    if OmegaConf.select(cfg, "optimizer.fused"):
+        yield "trainer.cuda_graphs=true captures the foreach optimizer step: drop optimizer.fused=true"
+    if cfg.trainer.precision == "fp16":
+        yield "trainer.cuda_graphs=true cannot capture fp16's loss scaler: use trainer.precision=bf16 or fp32"
+    if cfg.trainer.compile:
+        yield "trainer.cuda_graphs=true and trainer.compile=true both rebuild the step: keep one of them"
 
 
 def _scheduler_problems(cfg: DictConfig):

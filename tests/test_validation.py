@@ -124,3 +124,40 @@ def test_bf16_on_a_cpu_without_it_warns_and_names_the_fix(monkeypatch, caplog, n
         "trainer.precision=bf16: this CPU has no native bf16, so it is emulated and slow; "
         "add trainer.precision=fp32 to train at full speed"
     ])  # fmt: skip
+
+
+CUDA_GRAPH_REFUSALS = {
+    "optimizer=sgd": "with optimizer=adam or optimizer=adamw (their capturable mode), not torch.optim.SGD:",
+    "optimizer.fused=true": "captures the foreach optimizer step: drop optimizer.fused=true",
+    "trainer.precision=fp16": "cannot capture fp16's loss scaler: use trainer.precision=bf16 or fp32",
+    "trainer.compile=true": "trainer.cuda_graphs=true and trainer.compile=true both rebuild the step",
+}
+
+
+@pytest.mark.parametrize("override", CUDA_GRAPH_REFUSALS)
+def test_what_cuda_graphs_cannot_capture_is_refused(compose_config, override):
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config("trainer.cuda_graphs=true", override))
+    assert CUDA_GRAPH_REFUSALS[override] in str(error.value)
+
+
+@pytest.mark.parametrize("preset", ["experiment=speedrun", "experiment=seed_v3", "experiment=v3_plus"])
+def test_the_adam_presets_can_be_graphed(compose_config, preset):
+    validate(compose_config(preset, "trainer.cuda_graphs=true"))
+
+
+def test_cuda_graphs_without_cuda_is_refused():
+    import torch
+
+    from mnist_exp.graph_step import check_cuda_graphs
+
+    with pytest.raises(ConfigError, match=r"trainer.cuda_graphs=true needs CUDA \(the run is on cpu\)"):
+        check_cuda_graphs(torch.device("cpu"))
+
+
+def test_validation_names_the_optimizers_graph_step_can_capture():
+    """validation.py lists them by name so that it need not import torch."""
+    from mnist_exp.graph_step import GRAPHABLE_OPTIMIZERS
+    from mnist_exp.validation import GRAPHABLE_OPTIMIZERS as NAMES
+
+    assert NAMES == tuple(f"torch.optim.{cls.__name__}" for cls in GRAPHABLE_OPTIMIZERS)
