@@ -1,11 +1,11 @@
 """Adam and AdamW's update with the learning rate and first beta read from device tensors.
 
 A CUDA graph replays fixed kernels, so whatever a schedule changes between steps must sit in
-device memory that the kernels read. torch's own `capturable` Adam accepts tensor betas but turns
-them into Python numbers inside its multi-tensor kernels (`_foreach_lerp_`, `_foreach_pow` take
-no tensor scalars), which reads the device: a sync that capture refuses. This is the same update
-written with the foreach ops that do take tensors, on the optimizer's own state, so checkpoints
-stay torch's and a run can resume with or without graphs.
+device memory that the kernels read. torch's own `capturable` Adam accepts tensor betas but hands
+them to multi-tensor kernels that take only Python numbers (`_foreach_lerp_`, `_foreach_pow`), and
+converting one reads the device, a sync that capture refuses (a capture with it failed on an H200).
+This is the same update written with the foreach ops that do take tensors, on the optimizer's own
+state, so checkpoints stay torch's and a run can resume with or without graphs.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class DeviceAdam:
         torch._foreach_add_(exp_avgs, torch._foreach_mul(grads, 1 - beta1))
         torch._foreach_mul_(exp_avg_sqs, beta2)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
-        step = steps[0]  # every parameter of a group steps together
+        step = steps[0]  # the counts agree: every parameter of these networks gets a gradient every step
         bias_correction1 = 1 - beta1**step
         bias_correction2_sqrt = (1 - beta2**step).sqrt()
         denominators = torch._foreach_sqrt(exp_avg_sqs)
