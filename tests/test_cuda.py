@@ -1,4 +1,5 @@
-"""The CUDA path: no host sync inside a training epoch, and a real run with every option on.
+"""The CUDA path: no host sync inside a training epoch, eager or graphed; the graphed step takes
+the same updates as the eager one; real runs with every option on, graphed and not.
 
 Skipped on machines without CUDA (CI has none); run them where a GPU is: `pytest tests/test_cuda.py`.
 """
