@@ -129,6 +129,19 @@ def test_graphed_training_takes_the_same_steps_as_eager_training(compose_config,
         torch.testing.assert_close(graph_weights[key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
+def test_a_run_on_cuda_with_every_speed_and_recipe_option(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "experiment=v3_plus", "trainer.device=cuda", "trainer.precision=bf16", "trainer.channels_last=true",
+        "optimizer.fused=true", "trainer.epochs=2", "data.train_subset=5000", "data.val_size=1000",
+        f"hydra.run.dir={run_dir}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["device"].startswith("cuda")
+    assert metrics["final_val_acc"] > 80 and metrics["final_test_acc"] > 80
+
+
 def test_a_graphed_run_on_cuda_and_its_checkpoint_on_the_cpu(tmp_path):
     """A real run with the step graphed (weight average, augmentation and bf16 on); what it saves
     loads into a plain CPU optimizer, so any machine can resume it."""
