@@ -135,11 +135,11 @@ def _cuda_graph_problems(cfg: DictConfig):
     """What `mnist_exp.graph_step` cannot capture; the device is checked once it is known."""
     if OmegaConf.select(cfg, "optimizer._target_") not in GRAPHABLE_OPTIMIZERS:
         yield (
-            "trainer.cuda_graphs=true works with optimizer=adam or optimizer=adamw (their capturable "
-            f"mode), not {cfg.optimizer._target_}: choose one of them or drop trainer.cuda_graphs"
+            "trainer.cuda_graphs=true works with optimizer=adam or optimizer=adamw (the update it "
+            f"replays), not {cfg.optimizer._target_}: choose one of them or drop trainer.cuda_graphs"
         )
     if OmegaConf.select(cfg, "optimizer.fused"):
-        yield "trainer.cuda_graphs=true captures the foreach optimizer step: drop optimizer.fused=true"
+        yield "trainer.cuda_graphs=true replays its own Adam update, which ignores optimizer.fused: drop it"
     if cfg.trainer.precision == "fp16":
         yield "trainer.cuda_graphs=true cannot capture fp16's loss scaler: use trainer.precision=bf16 or fp32"
     if cfg.trainer.compile:

@@ -127,8 +127,8 @@ def test_bf16_on_a_cpu_without_it_warns_and_names_the_fix(monkeypatch, caplog, n
 
 
 CUDA_GRAPH_REFUSALS = {
-    "optimizer=sgd": "with optimizer=adam or optimizer=adamw (their capturable mode), not torch.optim.SGD:",
-    "optimizer.fused=true": "captures the foreach optimizer step: drop optimizer.fused=true",
+    "optimizer=sgd": "with optimizer=adam or optimizer=adamw (the update it replays), not torch.optim.SGD:",
+    "optimizer.fused=true": "replays its own Adam update, which ignores optimizer.fused: drop it",
     "trainer.precision=fp16": "cannot capture fp16's loss scaler: use trainer.precision=bf16 or fp32",
     "trainer.compile=true": "trainer.cuda_graphs=true and trainer.compile=true both rebuild the step",
 }
