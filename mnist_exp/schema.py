@@ -90,6 +90,10 @@ class OneCycleConfig:
     anneal_strategy: str = "cos"
     div_factor: float = 25.0
     final_div_factor: float = 1e4
+    # Adam's beta1 (SGD's momentum) moves opposite the learning rate, max -> base -> max.
+    cycle_momentum: bool = True
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
 
 
 @dataclass

@@ -159,3 +159,10 @@ def _scheduler_problems(cfg: DictConfig):
         f"OneCycle must cover trainer.epochs={cfg.trainer.epochs} (leave it at ${{trainer.epochs}})",
     )
     yield _check(cfg, "scheduler.anneal_strategy", lambda v: v in ("cos", "linear"), "one of cos, linear")
+    yield _check(cfg, "scheduler.max_momentum", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    yield _check(
+        cfg,
+        "scheduler.base_momentum",
+        lambda v: 0 <= v <= cfg.scheduler.max_momentum,
+        f"must be in [0, scheduler.max_momentum={cfg.scheduler.get('max_momentum')}]",
+    )

@@ -69,3 +69,31 @@ def test_onecycle_steps_every_batch_and_ends_its_cycle_exactly(compose_config, o
     assert batch_lrs[0] == pytest.approx(initial)
     assert max(batch_lrs) == pytest.approx(cfg.scheduler.max_lr, rel=0.05)
     assert batch_lrs[-1] == pytest.approx(initial / cfg.scheduler.final_div_factor)
+
+
+def _momentum(opt: torch.optim.Optimizer) -> float:
+    group = opt.param_groups[0]
+    return group["betas"][0] if "betas" in group else group["momentum"]
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+@pytest.mark.parametrize("cycle", [True, False])
+def test_onecycle_momentum_knobs_reach_the_optimizer(compose_config, optimizer, cycle):
+    cfg = compose_config(
+        f"optimizer={optimizer}", "scheduler=onecycle", f"trainer.epochs={EPOCHS}",
+        f"scheduler.cycle_momentum={cycle}", "scheduler.base_momentum=0.7", "scheduler.max_momentum=0.97",
+    )  # fmt: skip
+    opt = build_optimizer(cfg.optimizer, ConvNet("tiny", [{"channels": 4, "pool": True}]))
+    own = _momentum(opt)
+    steps = EPOCHS * SAMPLES // BATCH
+    schedule = Schedule(cfg.scheduler, opt, steps_per_epoch=SAMPLES // BATCH)
+    momenta = [_momentum(opt)]
+    for _ in range(steps - 1):
+        opt.step()
+        schedule.after_batch()
+        momenta.append(_momentum(opt))
+    if cycle:  # opposite the learning rate: high, down to base at the peak, back up
+        assert momenta[0] == pytest.approx(0.97) and min(momenta) == pytest.approx(0.7, abs=0.02)
+        assert momenta[-1] == pytest.approx(0.97, abs=1e-3)
+    else:
+        assert momenta == [own] * steps

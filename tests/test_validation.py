@@ -74,6 +74,18 @@ def test_onecycle_shorter_than_the_run_is_refused(compose_config):
         validate(compose_config("scheduler=onecycle", "trainer.epochs=5", "scheduler.epochs=2"))
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["scheduler.max_momentum=1.0"], r"scheduler.max_momentum=1.0 is not allowed: must be in \[0, 1\)"),
+        (["scheduler.base_momentum=0.96"], r"base_momentum=0.96 .* \[0, scheduler.max_momentum=0.95\]"),
+    ],
+)
+def test_onecycle_momentum_out_of_range_is_refused(compose_config, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose_config("scheduler=onecycle", *overrides))
+
+
 def test_every_problem_is_reported_at_once(compose_config):
     with pytest.raises(ConfigError) as error:
         validate(compose_config("scheduler=none", "optimizer.lr=-1", "model.dropout=2", "trainer.epochs=0"))
