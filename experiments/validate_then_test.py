@@ -5,8 +5,10 @@ For each group of a plan, every candidate (overrides on top of the group's base)
 validation accuracy (the first listed wins a tie, so list the incumbent first) then trains on the
 full training set once per seed, and only those runs' test accuracies are the group's result; a
 group without candidates goes straight to its seeds. Every job is its own `python -m mnist_exp`
-process, up to --workers at once, earlier groups first. At --deadline the running jobs get SIGTERM
-(they save a checkpoint and can be resumed) and whatever finished is reported.
+process, up to --workers at once, earlier groups first, and pilots seed by seed (every candidate's
+first pilot seed before any candidate's second), so a deadline cuts short no candidate's pilots
+more than another's. At --deadline the running jobs get SIGTERM (they save a checkpoint and can be
+resumed) and whatever finished is reported.
 
     python experiments/validate_then_test.py experiments/plans/gpu_2026-11-26.json \\
         --out outputs/results/gpu --workers 12 --deadline 300
@@ -53,8 +55,8 @@ def pilot_jobs(plan: dict, index: int, out: Path) -> list[Job]:
         Job(group["name"], label, [*group["base"], *overrides, *plan.get("common", []), f"seed={seed}",
                                    f"data.val_size={plan.get('val_size', 10000)}"],
             out / "pilots" / group["name"] / f"{label}_s{seed}", index)
-        for label, overrides in group.get("candidates", {}).items()
         for seed in plan.get("pilot_seeds", [0])
+        for label, overrides in group.get("candidates", {}).items()
     ]  # fmt: skip
 
 
