@@ -106,6 +106,19 @@ def test_keys_added_after_the_run_count_as_their_off_defaults(compose_config):
     assert drift_pins(saved, composed) == (["trainer.eval_hflip=false", "data.augment.hflip=0.0"], [])
 
 
+def test_onecycle_momentum_keys_added_since_count_as_torchs_defaults(compose_config):
+    """Runs saved before `scheduler.cycle_momentum` existed cycled beta1, torch's default."""
+    composed = trained(compose_config, "experiment=tiny_5k")
+    saved = copy.deepcopy(composed)
+    for key in ("cycle_momentum", "base_momentum", "max_momentum"):
+        del saved["scheduler"][key]
+    saved["scheduler"]["max_lr"] = 0.02
+    composed["scheduler"]["cycle_momentum"] = False  # a preset turned cycling off since
+    assert drift_pins(saved, composed) == (["scheduler.max_lr=0.02", "scheduler.cycle_momentum=true"], [])
+    cosine = trained(compose_config, "scheduler=cosine")
+    assert drift_pins(cosine, copy.deepcopy(cosine)) == ([], []), "no OneCycle keys for other schedulers"
+
+
 def test_seed_and_resume_are_never_pinned(compose_config):
     saved = trained(compose_config, "resume=x/last.pt")
     assert (saved["seed"], saved["resume"]) == (1, "x/last.pt")
