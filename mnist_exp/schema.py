@@ -180,7 +180,7 @@ def saved_config_read_today(saved: Mapping) -> DictConfig:
     after the run was written take their defaults, which is what the code did then (off, and for
     OneCycle's momentum torch's own)."""
     defaults = {"trainer": TrainerConfig(), "data": {"augment": AugmentConfig()}}
-    if str((saved.get("scheduler") or {}).get("_target_", "")) == OneCycleConfig._target_:
+    if (saved.get("scheduler") or {}).get("_target_") == OneCycleConfig._target_:
         defaults["scheduler"] = OneCycleConfig()
     # Merged as plain data, not as the typed schema, so keys the run saved that are retired since
     # stay readable (the drift check reports them) instead of failing the merge.
