@@ -1,8 +1,10 @@
 """End-of-run diagnostics on the test set: which digits the model confuses, not only how often.
 
-`log_test_diagnostics` runs once after the last epoch. It writes `confusion.json` into the run
-directory (10x10 counts, rows = true label, columns = predicted label) and, to TensorBoard, the
-confusion matrix and the misclassified digits as images plus one precision-recall curve per class.
+`log_test_diagnostics` runs once after the last epoch, on the predictions that epoch's recorded
+test accuracy came from (same weights, views and precision), so the two always agree. It writes
+`confusion.json` into the run directory (10x10 counts, rows = true label, columns = predicted
+label) and, to TensorBoard, the confusion matrix and the misclassified digits as images plus one
+precision-recall curve per class.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from mnist_exp.diagnostic_figures import confusion_image, mistakes_image
@@ -18,18 +19,6 @@ from mnist_exp.run_files import write_json
 
 NUM_CLASSES = 10
 MAX_MISTAKES_SHOWN = 100
-
-
-@torch.inference_mode()
-def predict_probabilities(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Softmax outputs in eval mode; the model's train/eval mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        batches = [model(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(batches).softmax(dim=1)
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
@@ -40,19 +29,18 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor) -> torch.T
 
 def log_test_diagnostics(
     writer: SummaryWriter,
-    model: nn.Module,
+    probabilities: torch.Tensor,
     images: torch.Tensor,
     labels: torch.Tensor,
     run_dir: Path,
     step: int,
-    batch_size: int,
     mean: float,
     std: float,
 ) -> None:
-    """`images` are the normalised test set [N, 1, 28, 28] on the model's device; `mean`/`std`
-    undo that normalisation for display. Tags: `test/confusion_matrix`, `test/misclassified`,
-    `test/pr_curve/<digit>`."""
-    probabilities = predict_probabilities(model, images, batch_size).cpu()
+    """`probabilities` [N, 10] are the model's predictions for `images`, the normalised test set
+    [N, 1, 28, 28]; `mean`/`std` undo that normalisation for display. Tags:
+    `test/confusion_matrix`, `test/misclassified`, `test/pr_curve/<digit>`."""
+    probabilities = probabilities.cpu()
     labels = labels.cpu()
     predictions = probabilities.argmax(dim=1)
     counts = confusion_matrix(labels, predictions)

@@ -137,6 +137,27 @@ def train_epoch(
 
 
 @torch.inference_mode()
+def predict_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> torch.Tensor:
+    """Float logits [N, classes], with the model in eval mode (BatchNorm running stats)."""
+    model.eval()
+    batches = []
+    for start in range(0, len(images), batch_size):
+        with autocast():
+            batches.append(model(images[start : start + batch_size]).float())
+    return torch.cat(batches)
+
+
+def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy in percent."""
+    loss = F.cross_entropy(logits, labels, reduction="sum").item() / len(labels)
+    return loss, 100.0 * (logits.argmax(1) == labels).sum().item() / len(labels)
+
+
 def evaluate(
     model: nn.Module,
     images: torch.Tensor,
@@ -145,13 +166,4 @@ def evaluate(
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> tuple[float, float]:
     """Mean loss and accuracy in percent, with the model in eval mode (BatchNorm running stats)."""
-    model.eval()
-    loss_sum = torch.zeros((), device=images.device)
-    correct = torch.zeros((), dtype=torch.long, device=images.device)
-    for start in range(0, len(labels), batch_size):
-        inputs, targets = images[start : start + batch_size], labels[start : start + batch_size]
-        with autocast():
-            logits = model(inputs)
-        loss_sum += F.cross_entropy(logits.float(), targets, reduction="sum")
-        correct += (logits.argmax(1) == targets).sum()
-    return loss_sum.item() / len(labels), 100.0 * correct.item() / len(labels)
+    return loss_and_accuracy(predict_logits(model, images, batch_size, autocast), labels)

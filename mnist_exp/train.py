@@ -76,7 +76,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.ema import weight_average
     from mnist_exp.graph_step import GraphedStep, check_cuda_graphs
     from mnist_exp.interrupts import StopRequests
-    from mnist_exp.loop import EpochProgress, evaluate, train_epoch
+    from mnist_exp.loop import EpochProgress, evaluate, loss_and_accuracy, predict_logits, train_epoch
     from mnist_exp.metrics import RunMetrics
     from mnist_exp.models import count_parameters, layer_summary
     from mnist_exp.optim import Schedule, build_optimizer
@@ -128,7 +128,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     background = -cfg.data.mean / cfg.data.std  # a black pixel, normalised
     augment = functools.partial(transform, generator=augment_rng, background=background)
     metrics = RunMetrics(run_dir / "metrics.json", cfg.model.name, params, str(device), cfg.trainer.epochs)
-    step, unfinished = 0, None
+    step, unfinished, test_logits = 0, None, None
     if saved:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -150,13 +150,12 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
             board.log_training_digits(shown, example, cfg.data.mean, cfg.data.std)
     fast_model = speed_up(model, cfg.trainer)  # shares model's parameters; checkpoints use `model`
     # The network whose val/test accuracy is recorded: the weight average if on, view-averaged if asked.
-    view_averaged = functools.partial(
-        evaluated_network,
+    evaluated = evaluated_network(
+        ema.module if ema else fast_model,
         eval_hflip=cfg.trainer.eval_hflip,
         eval_shift=cfg.trainer.eval_shift,
         background=background,
     )
-    evaluated = view_averaged(ema.module if ema else fast_model)
     precision = functools.partial(autocast, cfg.trainer.precision, device)
     scaler = grad_scaler(cfg.trainer.precision, device)
     if saved:
@@ -237,9 +236,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
                     evaluated, data.val_images, data.val_labels, cfg.data.test_batch_size, precision
                 )
             if not len(data.val_labels) or epoch == cfg.trainer.epochs:  # a split: test measures the end only
-                record["test_loss"], record["test_acc"] = evaluate(
-                    evaluated, data.test_images, data.test_labels, cfg.data.test_batch_size, precision
-                )
+                test_logits = predict_logits(evaluated, data.test_images, cfg.data.test_batch_size, precision)
+                record["test_loss"], record["test_acc"] = loss_and_accuracy(test_logits, data.test_labels)
             record["lr"] = progress.lr
             record["seconds"] = progress.seconds + time.perf_counter() - evaluation_started
             bars.remove_task(bar)
@@ -255,10 +253,11 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     final = metrics.document("completed")
     save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("completed"))
     metrics.save("completed")
+    if test_logits is None:  # resumed after its last epoch was recorded
+        test_logits = predict_logits(evaluated, data.test_images, cfg.data.test_batch_size, precision)
     log_test_diagnostics(
-        board.writer, view_averaged(ema.module if ema else model),
-        data.test_images, data.test_labels, run_dir, step,
-        cfg.data.test_batch_size, cfg.data.mean, cfg.data.std,
+        board.writer, test_logits.softmax(dim=1), data.test_images, data.test_labels, run_dir, step,
+        cfg.data.mean, cfg.data.std,
     )  # fmt: skip
     headline = {k: final[k] for k in ("final_test_acc", "best_test_acc", "final_val_acc") if k in final}
     board.log_hparams(flat_hparams(cfg, choices or {}), {f"hparam/{k}": v for k, v in headline.items()}, step)

@@ -203,6 +203,26 @@ def test_sigkill_never_leaves_half_written_files_and_resume_finishes(tmp_path):
     assert not list(run_dir.rglob("*.tmp"))
 
 
+def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
+    """A kill between the last epoch's checkpoint and the run's completion: resuming trains
+    nothing more, marks the run completed and writes the test diagnostics for its final weights."""
+    run_dir = tmp_path / "run"
+    result = run_cli(*TINY, "model=tiny_5k", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    torch.save({**state, "status": "running"}, checkpoint)
+    (run_dir / "confusion.json").unlink()
+    history = history_without_timing(run_dir)
+
+    result = run_cli(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and history_without_timing(run_dir) == history
+    counts = json.loads((run_dir / "confusion.json").read_text())["counts"]
+    assert sum(counts[i][i] for i in range(10)) == round(metrics["final_test_acc"] * 100)
+
+
 # --- divergence ------------------------------------------------------------------------------
 
 
