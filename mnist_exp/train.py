@@ -157,6 +157,9 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
         background=background,
     )
     precision = functools.partial(autocast, cfg.trainer.precision, device)
+    predict_test_set = functools.partial(
+        predict_logits, evaluated, data.test_images, cfg.data.test_batch_size, precision
+    )  # its final logits also feed the end-of-run diagnostics
     scaler = grad_scaler(cfg.trainer.precision, device)
     if saved:
         scaler.load_state_dict(saved["scaler"])
@@ -236,7 +239,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
                     evaluated, data.val_images, data.val_labels, cfg.data.test_batch_size, precision
                 )
             if not len(data.val_labels) or epoch == cfg.trainer.epochs:  # a split: test measures the end only
-                test_logits = predict_logits(evaluated, data.test_images, cfg.data.test_batch_size, precision)
+                test_logits = predict_test_set()
                 record["test_loss"], record["test_acc"] = loss_and_accuracy(test_logits, data.test_labels)
             record["lr"] = progress.lr
             record["seconds"] = progress.seconds + time.perf_counter() - evaluation_started
@@ -254,7 +257,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint("completed"))
     metrics.save("completed")
     if test_logits is None:  # resumed after its last epoch was recorded
-        test_logits = predict_logits(evaluated, data.test_images, cfg.data.test_batch_size, precision)
+        test_logits = predict_test_set()
     log_test_diagnostics(
         board.writer, test_logits.softmax(dim=1), data.test_images, data.test_labels, run_dir, step,
         cfg.data.mean, cfg.data.std,
