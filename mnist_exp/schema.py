@@ -1,8 +1,8 @@
 """Typed schemas for every config group, registered in Hydra's ConfigStore as the groups' bases.
 
-A YAML option names its schema in its defaults list (`- base_adam`), so a wrong type or an unknown
-key is refused by Hydra while composing, before any data or model work. Range checks that types
-cannot express live in `validation.py`.
+A YAML option names its schema in its defaults list (`- /schema/adam@_here_`), so a wrong type or
+an unknown key is refused by Hydra while composing, before any data or model work. Range checks
+that types cannot express live in `validation.py`.
 """
 
 from __future__ import annotations
@@ -155,24 +155,27 @@ class RunConfig:
     resume: Optional[str] = None
 
 
+# Stored as `schema/NAME`, outside the groups they check, so Hydra's list of a group's options
+# (shown when a choice is mistyped) holds only real choices. A YAML option pulls its schema in
+# with `- /schema/NAME@_here_`.
 SCHEMAS = {
-    (None, "base_run"): RunConfig,
-    ("model", "base_model"): ModelConfig,
-    ("optimizer", "base_adam"): AdamConfig,
-    ("optimizer", "base_adamw"): AdamWConfig,
-    ("optimizer", "base_sgd"): SGDConfig,
-    ("scheduler", "base_cosine"): CosineConfig,
-    ("scheduler", "base_step"): StepConfig,
-    ("scheduler", "base_onecycle"): OneCycleConfig,
-    ("data", "base_data"): DataConfig,
-    ("data/augment", "base_augment"): AugmentConfig,
+    "run": RunConfig,
+    "model": ModelConfig,
+    "adam": AdamConfig,
+    "adamw": AdamWConfig,
+    "sgd": SGDConfig,
+    "cosine": CosineConfig,
+    "step": StepConfig,
+    "onecycle": OneCycleConfig,
+    "data": DataConfig,
+    "augment": AugmentConfig,
 }
 
 
 def register_schemas() -> None:
     store = ConfigStore.instance()
-    for (group, name), schema in SCHEMAS.items():
-        store.store(group=group, name=name, node=schema)
+    for name, schema in SCHEMAS.items():
+        store.store(group="schema", name=name, node=schema)
 
 
 def saved_config_read_today(saved: Mapping) -> DictConfig:

@@ -1,10 +1,15 @@
 """Every option of every group composes and instantiates; presets hold the seed's exact recipes."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from hydra.utils import instantiate
 
+import mnist_exp
 from mnist_exp.optim import Schedule, build_optimizer
+
+CONF = Path(mnist_exp.__file__).parent / "conf"
 
 GROUPS = {
     "model": ["v1", "v2", "v3", "v3_plus", "small_7k", "tiny_5k", "wide_41k", "wide_99k", "wide_1m",
@@ -12,12 +17,17 @@ GROUPS = {
     "optimizer": ["adam", "adamw", "sgd"],
     "scheduler": ["none", "cosine", "step", "onecycle"],
     "data": ["mnist", "fashion_mnist"],
-    "data/augment": ["none", "gentle", "light", "strong", "mirror"],
+    "data/augment": ["none", "gentle", "light", "strong", "mirror", "flip"],
     "experiment": [
         "seed_v1", "seed_v2", "seed_v3", "speedrun",
         "v3_plus", "small_7k", "tiny_5k", "wide_41k", "wide_99k", "fashion_v3_plus", "fashion_wide_1m",
     ],
 }  # fmt: skip
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_shipped_option_is_in_the_list_below(group):
+    assert sorted(GROUPS[group]) == sorted(path.stem for path in (CONF / group).glob("*.yaml"))
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
