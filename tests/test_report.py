@@ -117,6 +117,17 @@ def test_csv_holds_each_runs_metrics(two_models, tmp_path):
     assert float(v3["params_reduction_pct"]) == pytest.approx(100 * (1 - V3_PARAMS / V1_PARAMS))
 
 
+def test_reduction_can_count_against_a_model_the_table_leaves_out(tmp_path):
+    """The README's table of the two smallest models counts against V1, whose runs are elsewhere."""
+    write_run(tmp_path / "runs" / "0", model="v3", params=V3_PARAMS)
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "--out", str(out), "--reduction-from", str(V1_PARAMS)]) == 0
+    [v3] = report_rows(out)
+    assert float(v3["params_reduction_pct"]) == pytest.approx(100 * (1 - V3_PARAMS / V1_PARAMS))
+    markdown = (out / "report.md").read_text()
+    assert "| 18,594 | 95.6% |" in markdown and "fewer params than 420,614, in percent" in markdown
+
+
 def test_markdown_shows_the_same_numbers_and_links_the_plots(two_models, tmp_path):
     main([str(two_models), "--out", str(tmp_path / "out")])
     markdown = (tmp_path / "out" / "report.md").read_text()
@@ -296,11 +307,10 @@ def test_readme_block_that_is_missing_is_an_error_and_left_alone(two_models, tmp
     [
         (["--readme-block", "x"], "--readme-block needs --readme FILE"),
         (["--readme", "README.md", "--readme-block", "a -->"], "use letters, digits, '_' and '-' only"),
+        (["--reduction-from", "0"], "--reduction-from 0: a parameter count, 1 or more"),
     ],
 )
-def test_readme_block_without_a_readme_or_with_an_unsafe_name_is_refused(
-    two_models, tmp_path, capsys, extra, message
-):
+def test_bad_readme_block_or_reduction_count_is_refused(two_models, tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as exit_info:
         main([str(two_models), "--out", str(tmp_path / "out"), *extra])
     assert exit_info.value.code == 2

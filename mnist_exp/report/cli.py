@@ -56,12 +56,21 @@ def main(argv: list[str] | None = None) -> int:
             *readme_markers("NAME")
         ),
     )
+    parser.add_argument(
+        "--reduction-from",
+        type=int,
+        metavar="PARAMS",
+        help="count the reduction column against this many parameters (e.g. 420614, V1's) instead of "
+        "the first row's model's, for a table that leaves that model out",
+    )
     args = parser.parse_args(argv)
     if args.readme_block is not None:
         if not args.readme:
             parser.error("--readme-block needs --readme FILE, the file that holds the block")
         if not BLOCK_NAME.fullmatch(args.readme_block):
             parser.error(f"--readme-block {args.readme_block!r}: use letters, digits, '_' and '-' only")
+    if args.reduction_from is not None and args.reduction_from < 1:
+        parser.error(f"--reduction-from {args.reduction_from}: a parameter count, 1 or more")
     try:
         runs = collect_runs(args.paths)
     except NoRunsError as error:
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     out_dir = args.out or common_parent(args.paths) / "report"
-    rows = summarise(runs)
+    rows = summarise(runs, args.reduction_from)
     console = Console(width=None if sys.stdout.isatty() else WIDE_ENOUGH)
     console.print(rich_table(rows))
     plots = write_plots(out_dir, rows)

@@ -36,7 +36,8 @@ class Row:
     runs: list[Run]
     seeds: list[int]
     params: int | None
-    params_reduction: float | None  # percent fewer parameters than the first row's model
+    params_reduction: float | None  # percent fewer parameters than reference_params
+    reference_params: int | None  # the first row's model's, unless the report was given a count
     epochs_done: tuple[int, int]  # (fewest, most) epochs finished by the group's runs
     epochs: int | None  # epochs planned
     final_test_acc: Stat | None
@@ -113,11 +114,12 @@ def mean_epoch_seconds(run: Run) -> float | None:
     return statistics.fmean(seconds) if seconds else None
 
 
-def summarise(runs: list[Run]) -> list[Row]:
-    """One row per group; the params reduction is relative to the first row's model."""
+def summarise(runs: list[Run], reference_params: int | None = None) -> list[Row]:
+    """One row per group; the params reduction is relative to `reference_params`, by default the
+    first row's model's."""
     groups = group_runs(runs)
     labels = distinguishing_labels(groups)
-    reference = first_known(groups[0], params_of)
+    reference = reference_params or first_known(groups[0], params_of)
     return [summarise_group(group, label, reference) for group, label in zip(groups, labels, strict=True)]
 
 
@@ -132,6 +134,7 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
         seeds=[run.config.get("seed") for run in runs if "seed" in run.config],
         params=params,
         params_reduction=100.0 * (1 - params / reference_params) if params and reference_params else None,
+        reference_params=reference_params,
         epochs_done=(min(done), max(done)),
         epochs=first_known(runs, planned_epochs),
         final_test_acc=stat([run.metrics.get("final_test_acc") for run in runs]),

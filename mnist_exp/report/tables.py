@@ -87,8 +87,12 @@ def display_columns(rows: list[Row], with_runs: bool, with_command: bool = False
 
 
 def caption(rows: list[Row]) -> str:
+    first = rows[0]
+    reference = f"the first row ({first.model})"
+    if first.reference_params and first.params != first.reference_params:
+        reference = f"{first.reference_params:,}"
     return (
-        f"Reduction: fewer params than the first row ({rows[0].model}), in percent. "
+        f"Reduction: fewer params than {reference}, in percent. "
         "Accuracies in percent. "
         "Runs differing only in seed share a row: mean ± sample std over the n seeds."
     )
