@@ -179,12 +179,14 @@ def register_schemas() -> None:
 
 
 def saved_config_read_today(saved: Mapping) -> DictConfig:
-    """A run's saved config as this version reads it: trainer, augmentation and OneCycle keys added
-    after the run was written take their defaults, which is what the code did then (off, and for
-    OneCycle's momentum torch's own)."""
+    """A run's saved config as this version reads it: trainer, augmentation, OneCycle and model
+    activation keys added after the run was written take their defaults, which is what the code
+    did then (off, torch's own momentum for OneCycle, and ReLU)."""
     defaults = {"trainer": TrainerConfig(), "data": {"augment": AugmentConfig()}}
     if (saved.get("scheduler") or {}).get("_target_") == OneCycleConfig._target_:
         defaults["scheduler"] = OneCycleConfig()
+    if (saved.get("model") or {}).get("_target_") == ModelConfig._target_:
+        defaults["model"] = {"activation": ModelConfig.activation}
     # Merged as plain data, not as the typed schema, so keys the run saved that are retired since
     # stay readable (the drift check reports them) instead of failing the merge.
     return OmegaConf.merge(OmegaConf.to_container(OmegaConf.structured(defaults)), saved)

@@ -144,6 +144,19 @@ def test_the_smallest_models_finish_on_clean_images(compose_config, preset, clea
     assert compose_config(f"experiment={preset}").data.augment.clean_final_epochs == clean_final_epochs
 
 
+@pytest.mark.parametrize(
+    "preset,activation,cycle_momentum",
+    [("small_7k", "silu", True), ("tiny_5k", "relu", False), ("v3_plus", "relu", True)],
+)
+def test_the_smallest_models_keep_the_winners_of_rounds_19_and_21(
+    compose_config, preset, activation, cycle_momentum
+):
+    """SiLU won `small_7k`'s validation and lost `tiny_5k`'s (round 19); a fixed beta1 won `tiny_5k`'s
+    (round 21) and lost `small_7k`'s (round 22)."""
+    cfg = compose_config(f"experiment={preset}")
+    assert (cfg.model.activation, cfg.scheduler.cycle_momentum) == (activation, cycle_momentum)
+
+
 def test_dotted_augment_choice_selects_the_preset():
     argv = ["data.augment=light", "data.augment.rotation=5", "-m", "data.augment=none,strong", "seed=1"]
     assert expand_group_shorthand(argv) == [

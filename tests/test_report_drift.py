@@ -119,6 +119,18 @@ def test_onecycle_momentum_keys_added_since_count_as_torchs_defaults(compose_con
     assert drift_pins(cosine, copy.deepcopy(cosine)) == ([], []), "no OneCycle keys for other schedulers"
 
 
+def test_runs_saved_before_model_activation_existed_count_as_relu(compose_config):
+    """`small_7k`'s rounds 11-18 trained ReLU without saving it; the preset has SiLU since round 24."""
+    composed = trained(compose_config, "experiment=small_7k")
+    saved = copy.deepcopy(composed)
+    del saved["model"]["activation"]
+    assert composed["model"]["activation"] == "silu"
+    assert drift_pins(saved, composed) == (["model.activation=relu"], [])
+    relu = trained(compose_config, "model=v3")
+    del relu["model"]["activation"]
+    assert drift_pins(relu, trained(compose_config, "model=v3")) == ([], [])
+
+
 def test_seed_and_resume_are_never_pinned(compose_config):
     saved = trained(compose_config, "resume=x/last.pt")
     assert (saved["seed"], saved["resume"]) == (1, "x/last.pt")

@@ -5,9 +5,9 @@ epochs), so `experiment=X` can compose something else today than what the row's 
 command is composed again from the packaged configs and compared, key by key, with the first run's
 saved config; a value that differs is appended to the command as an override. A key the run saved
 but the presets no longer have cannot be pinned that way and is reported instead. Trainer,
-augmentation and OneCycle keys a run did not save were added since and count as their defaults
-(what the code did then), so a preset that changes one later gets it pinned back; other unsaved
-keys are not compared.
+augmentation, OneCycle and model activation keys a run did not save were added since and count as
+their defaults (what the code did then), so a preset that changes one later gets it pinned back;
+other unsaved keys are not compared.
 """
 
 from __future__ import annotations
