@@ -1,0 +1,64 @@
+"""The READMEs' result tables are what the report tool writes from the run records in the repo.
+
+Each table's command is run again on the records under `experiments/records/` and must give the
+file back byte for byte, with no warning. A preset change that alters what a row's command trains
+fails here until the tables are written again, which pins the old values into their commands.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mnist_exp.report.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+READMES = ("README.md", "experiments/README.md")
+REPORT_COMMAND = re.compile(r"^python -m mnist_exp\.report ((?:.*\\\n)*.*)$", re.MULTILINE)
+# Its runs were gone before the records were kept (experiments/README.md, round 24).
+WITHOUT_RECORDS = {"README.md main"}
+
+
+def table_commands() -> dict[str, list[str]]:
+    """`README block` -> the arguments of the report command that writes that table."""
+    commands = {}
+    for readme in READMES:
+        for match in REPORT_COMMAND.finditer((REPO / readme).read_text()):
+            args = shlex.split(match.group(1).replace("\\\n", " "))
+            if "--readme" in args:
+                block = args[args.index("--readme-block") + 1] if "--readme-block" in args else "main"
+                commands[f"{readme} {block}"] = args
+    return commands
+
+
+def run_paths(args: list[str]) -> list[Path]:
+    return [REPO / arg for arg in args[: next(i for i, arg in enumerate(args) if arg.startswith("--"))]]
+
+
+COMMANDS = table_commands()
+WITH_RECORDS = sorted(table for table, args in COMMANDS.items() if all(p.is_dir() for p in run_paths(args)))
+
+
+def test_every_table_but_the_known_one_has_its_records_in_the_repo():
+    assert len(COMMANDS) == 8
+    assert set(COMMANDS) - set(WITH_RECORDS) == WITHOUT_RECORDS
+
+
+@pytest.mark.parametrize("table", WITH_RECORDS)
+def test_a_table_is_what_the_report_writes_from_its_records(table, tmp_path, capsys):
+    args = COMMANDS[table]
+    readme = REPO / args[args.index("--readme") + 1]
+    copy = tmp_path / "README.md"
+    shutil.copy(readme, copy)
+    options = args[len(run_paths(args)) :]
+    options[options.index("--readme") + 1] = str(copy)
+    options[options.index("--out") + 1] = str(tmp_path / "report")
+
+    assert main([*map(str, run_paths(args)), *options]) == 0
+
+    assert capsys.readouterr().err == ""
+    assert copy.read_text() == readme.read_text()
