@@ -19,6 +19,7 @@ from mnist_exp.report.cli import main
 REPO = Path(__file__).resolve().parents[1]
 READMES = ("README.md", "experiments/README.md")
 REPORT_COMMAND = re.compile(r"^python -m mnist_exp\.report ((?:.*\\\n)*.*)$", re.MULTILINE)
+TABLE_START = re.compile(r"^<!-- mnist-exp-report:(?:([\w-]+):)?start -->$", re.MULTILINE)
 # Its runs were gone before the records were kept (experiments/README.md, round 24).
 WITHOUT_RECORDS = {"README.md main"}
 
@@ -43,9 +44,14 @@ COMMANDS = table_commands()
 WITH_RECORDS = sorted(table for table, args in COMMANDS.items() if all(p.is_dir() for p in run_paths(args)))
 
 
-def test_every_table_but_the_known_one_has_its_records_in_the_repo():
-    assert len(COMMANDS) == 8
-    assert set(COMMANDS) - set(WITH_RECORDS) == WITHOUT_RECORDS
+def test_every_table_has_its_command_and_all_but_the_known_one_their_records():
+    tables = {
+        f"{readme} {block or 'main'}"
+        for readme in READMES
+        for block in TABLE_START.findall((REPO / readme).read_text())
+    }
+    assert set(COMMANDS) == tables
+    assert tables - set(WITH_RECORDS) == WITHOUT_RECORDS
 
 
 @pytest.mark.parametrize("table", WITH_RECORDS)
