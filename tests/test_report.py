@@ -308,6 +308,7 @@ def test_readme_block_that_is_missing_is_an_error_and_left_alone(two_models, tmp
         (["--readme-block", "x"], "--readme-block needs --readme FILE"),
         (["--readme", "README.md", "--readme-block", "a -->"], "use letters, digits, '_' and '-' only"),
         (["--reduction-from", "0"], "--reduction-from 0: a parameter count, 1 or more"),
+        (["--reduction-from", "many"], "--reduction-from: invalid int value: 'many'"),
     ],
 )
 def test_bad_readme_block_or_reduction_count_is_refused(two_models, tmp_path, capsys, extra, message):
