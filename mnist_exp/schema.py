@@ -1,6 +1,6 @@
 """Typed schemas for every config group, registered in Hydra's ConfigStore as the groups' bases.
 
-A YAML option names its schema in its defaults list (`- /schema/adam@_here_`), so a wrong type or
+A YAML option names its schema in its defaults list (`- /schema_adam@_here_`), so a wrong type or
 an unknown key is refused by Hydra while composing, before any data or model work. Range checks
 that types cannot express live in `validation.py`.
 """
@@ -155,9 +155,9 @@ class RunConfig:
     resume: Optional[str] = None
 
 
-# Stored as `schema/NAME`, outside the groups they check, so Hydra's list of a group's options
-# (shown when a choice is mistyped) holds only real choices. A YAML option pulls its schema in
-# with `- /schema/NAME@_here_`.
+# Stored as top-level configs `schema_NAME`, in no group, so neither Hydra's list of a group's
+# options (shown when a choice is mistyped) nor `--help`'s list of groups offers them as choices.
+# A YAML option pulls its schema in with `- /schema_NAME@_here_`.
 SCHEMAS = {
     "run": RunConfig,
     "model": ModelConfig,
@@ -175,7 +175,7 @@ SCHEMAS = {
 def register_schemas() -> None:
     store = ConfigStore.instance()
     for name, schema in SCHEMAS.items():
-        store.store(group="schema", name=name, node=schema)
+        store.store(name=f"schema_{name}", node=schema)
 
 
 def saved_config_read_today(saved: Mapping) -> DictConfig:
