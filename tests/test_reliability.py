@@ -83,7 +83,6 @@ def test_unknown_group_option_lists_the_available_ones_and_nothing_else(tmp_path
     assert listed.split() == sorted(path.stem for path in (CONF / group).glob("*.yaml"))
 
 
-
 def test_help_names_the_program_and_lists_only_the_groups_a_user_chooses_from(tmp_path):
     """Not the typed schemas, and not Hydra's own groups."""
     result = run_cli("--help", cwd=tmp_path)
@@ -93,6 +92,7 @@ def test_help_names_the_program_and_lists_only_the_groups_a_user_chooses_from(tm
     listed = [line.split(":")[0] for line in groups.splitlines() if ":" in line]
     shipped = {str(path.parent.relative_to(CONF)) for path in CONF.glob("**/*.yaml")}
     assert listed == sorted(group for group in shipped if group != "." and not group.startswith("hydra"))
+
 
 def test_unknown_key_is_refused(tmp_path):
     result = run_cli("trainer.epoch=3", cwd=tmp_path)
