@@ -29,6 +29,15 @@ PLUGIN_OF_CHOICE = {
 }
 
 
+def plugin_installed(module: str) -> bool:
+    """False also where no Hydra plugin at all is installed: `find_spec` then raises, as the
+    `hydra_plugins` namespace it would look in does not exist."""
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def missing_plugin_message(overrides: list[str]) -> str | None:
     """None when every plugin the command line's group choices need is importable."""
     for override in overrides:
@@ -36,11 +45,7 @@ def missing_plugin_message(overrides: list[str]) -> str | None:
         if needed is None:
             continue
         module, package, extra = needed
-        try:
-            installed = find_spec(module) is not None
-        except ModuleNotFoundError:  # no hydra_plugins namespace at all
-            installed = False
-        if not installed:
+        if not plugin_installed(module):
             return (
                 f"{override} needs the Hydra plugin {package}, which is not installed. "
                 f'Install it with: pip install "mnist-exp[{extra}]"'

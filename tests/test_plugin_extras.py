@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from mnist_exp import plugin_extras
-from mnist_exp.plugin_extras import exit_if_plugin_missing, missing_plugin_message
+from mnist_exp.plugin_extras import JOBLIB, exit_if_plugin_missing, missing_plugin_message, plugin_installed
 
 
 @pytest.fixture
@@ -37,3 +39,10 @@ def test_exit_code_2_and_message_on_stderr(nothing_installed, capsys):
         exit_if_plugin_missing(["hydra/launcher=parallel"])
     assert stop.value.code == 2
     assert "hydra-joblib-launcher" in capsys.readouterr().err
+
+
+def test_no_plugin_namespace_at_all_counts_as_not_installed(monkeypatch):
+    """A venv with only `.[dev]` has no `hydra_plugins` package, and `find_spec` then raises."""
+    monkeypatch.setitem(sys.modules, "hydra_plugins", None)
+    assert not plugin_installed(JOBLIB[0])
+    assert missing_plugin_message(["hydra/launcher=parallel"]).endswith('pip install "mnist-exp[sweep]"')

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ import yaml
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from mnist_exp.plugin_extras import JOBLIB, OPTUNA, RAY, SUBMITIT, plugin_installed
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.sweep
@@ -29,16 +29,17 @@ pytestmark = pytest.mark.sweep
 QUICK = ["trainer.epochs=1", "data.train_subset=500", "trainer.device=cpu", "trainer.threads=1"]
 
 
-def needs_plugin(module: str, extra: str):
+def needs_plugin(plugin: tuple[str, str, str]):
+    module, _, extra = plugin
     return pytest.mark.skipif(
-        find_spec(module) is None, reason=f'{module} is not installed: pip install "mnist-exp[{extra}]"'
+        not plugin_installed(module), reason=f'{module} is not installed: pip install "mnist-exp[{extra}]"'
     )
 
 
-needs_joblib = needs_plugin("hydra_plugins.hydra_joblib_launcher", "sweep")
-needs_submitit = needs_plugin("hydra_plugins.hydra_submitit_launcher", "slurm")
-needs_optuna = needs_plugin("hydra_plugins.hydra_optuna_sweeper", "optuna")
-needs_ray = needs_plugin("hydra_plugins.hydra_ray_launcher", "ray")
+needs_joblib = needs_plugin(JOBLIB)
+needs_submitit = needs_plugin(SUBMITIT)
+needs_optuna = needs_plugin(OPTUNA)
+needs_ray = needs_plugin(RAY)
 
 
 def sweep(*args: str, cwd: Path, env: dict | None = None) -> tuple[subprocess.CompletedProcess, Path]:
