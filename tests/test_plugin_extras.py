@@ -43,6 +43,8 @@ def test_exit_code_2_and_message_on_stderr(nothing_installed, capsys):
 
 def test_no_plugin_namespace_at_all_counts_as_not_installed(monkeypatch):
     """A venv with only `.[dev]` has no `hydra_plugins` package, and `find_spec` then raises."""
+    for name in [name for name in sys.modules if name.startswith("hydra_plugins.")]:
+        monkeypatch.delitem(sys.modules, name)  # find_spec answers from sys.modules if imported
     monkeypatch.setitem(sys.modules, "hydra_plugins", None)
     assert not plugin_installed(JOBLIB[0])
     assert missing_plugin_message(["hydra/launcher=parallel"]).endswith('pip install "mnist-exp[sweep]"')
