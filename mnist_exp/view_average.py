@@ -4,8 +4,8 @@ Test-time augmentation: a small network trained on shifted or mirrored copies er
 on the views, and their averaged probabilities are right more often (experiments/README.md,
 rounds 10 and 15). The views are the image, its left-right mirror with `trainer.eval_hflip`
 (clothes; never digits), and with `trainer.eval_shift: N` each of those moved N pixels up, down,
-left and right (digits and clothes). Training is untouched; only what validation and test measure changes, so
-both are their own keys, off unless a preset turns them on.
+left and right (digits and clothes). Training is untouched; only what validation and test measure
+changes, so both are their own keys, off unless a preset turns them on.
 """
 
 from __future__ import annotations
