@@ -94,10 +94,25 @@ def test_help_names_the_program_and_lists_only_the_groups_a_user_chooses_from(tm
     assert listed == sorted(group for group in shipped if group != "." and not group.startswith("hydra"))
 
 
-def test_unknown_key_is_refused(tmp_path):
-    result = run_cli("trainer.epoch=3", cwd=tmp_path)
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.epoch=3", "Key 'epoch' not in 'TrainerConfig'"),
+        ("schema=adam", "Key 'schema' not in 'RunConfig'"),  # a schema is no group to choose from
+    ],
+)
+def test_unknown_key_is_refused_while_composing(tmp_path, override, message):
+    result = run_cli(override, cwd=tmp_path)
     assert result.returncode == 1
-    assert "Key 'epoch' not in 'TrainerConfig'" in result.stderr
+    assert message in result.stderr
+
+
+def test_following_hydras_advice_to_add_the_unknown_key_with_plus_is_refused_too(tmp_path):
+    result = run_cli("+trainer.epoch=3", *TINY, cwd=tmp_path)
+    assert_user_error(
+        result, "Error: Invalid config: trainer.epoch=3 is not a known key: did you mean trainer.epochs?"
+    )
+    assert not list(tmp_path.rglob("metrics.json")), "nothing ran"
 
 
 @pytest.mark.skipif(

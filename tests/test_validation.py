@@ -173,3 +173,43 @@ def test_validation_names_the_optimizers_graph_step_can_capture():
     from mnist_exp.validation import GRAPHABLE_OPTIMIZERS as NAMES
 
     assert NAMES == tuple(f"torch.optim.{cls.__name__}" for cls in GRAPHABLE_OPTIMIZERS)
+
+
+UNKNOWN_KEYS = {
+    "+trainer.epoch=3": "trainer.epoch=3 is not a known key: did you mean trainer.epochs?",
+    "+data.augment.rotate=5": "data.augment.rotate=5 is not a known key: did you mean data.augment.rotation?",
+    "+model.blocks.0.foo=1": (
+        "model.blocks.0.foo=1 is not a known key: model.blocks.0's keys are batch_norm, channels, groups, "
+        "kernel, pool, relu"
+    ),
+    "+schema=adam": (
+        "schema='adam' is not a known key: the top level's keys are data, model, optimizer, resume, "
+        "scheduler, seed, trainer"
+    ),
+    "+optimizer.lrr=0.1": (
+        "optimizer.lrr=0.1 is not a parameter of torch.optim.AdamW: did you mean optimizer.lr?"
+    ),
+    "+model.widht=3": "model.widht=3 is not a parameter of mnist_exp.models.ConvNet:",
+    "optimizer._target_=torch.optim.Nope": (
+        "optimizer._target_='torch.optim.Nope' cannot be imported: name a class, e.g. torch.optim.AdamW"
+    ),
+}
+
+
+@pytest.mark.parametrize("override", UNKNOWN_KEYS)
+def test_a_key_added_with_plus_that_nothing_takes_is_refused(compose_config, override):
+    """Hydra adds a `+key` unchecked; unread, `+trainer.epoch=3` would train the default 20 epochs."""
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(override))
+    assert UNKNOWN_KEYS[override] in str(error.value)
+
+
+def test_a_parameter_the_target_takes_may_be_added_and_reaches_it(compose_config):
+    import torch
+
+    from mnist_exp.optim import build_optimizer
+
+    config = compose_config("+optimizer.betas=[0.8,0.9]", "+optimizer.amsgrad=true")
+    validate(config)
+    optimizer = build_optimizer(config.optimizer, torch.nn.Linear(2, 2))
+    assert (list(optimizer.defaults["betas"]), optimizer.defaults["amsgrad"]) == ([0.8, 0.9], True)
