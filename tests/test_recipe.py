@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
@@ -162,6 +163,15 @@ def test_dotted_augment_choice_selects_the_preset():
     assert expand_group_shorthand(argv) == [
         "data/augment=light", "data.augment.rotation=5", "-m", "data/augment=none,strong", "seed=1"
     ]  # fmt: skip
+
+
+def test_an_optional_group_chosen_with_plus_as_hydras_docs_spell_it_is_chosen(compose_config):
+    argv = ["+experiment=v3_plus", "-m", "+hparams_search=optuna", "++experiment=seed_v1", "+seed=1"]
+    assert expand_group_shorthand(argv) == [
+        "experiment=v3_plus", "-m", "hparams_search=optuna", "++experiment=seed_v1", "+seed=1"
+    ]  # fmt: skip
+    with pytest.raises(ConfigCompositionException, match="Multiple values for experiment"):
+        compose_config("+experiment=v3_plus")  # what Hydra alone answers
 
 
 def test_run_with_every_recipe_piece_records_validation_and_saves_the_average(tmp_path):
