@@ -83,6 +83,7 @@ def _join(path: str, key) -> str:
 
 def _range_problems(cfg: DictConfig):
     at_least_one = (lambda v: v >= 1), "must be >= 1"
+    yield _check(cfg, "seed", lambda v: -(2**63) <= v < 2**63, "must fit in 64 bits: [-2**63, 2**63)")
     yield _check(cfg, "trainer.epochs", *at_least_one)
     yield _check(cfg, "trainer.log_every_n_steps", *at_least_one)
     yield _check(cfg, "trainer.threads", lambda v: v >= 0, "must be >= 0 (0: torch's default)")

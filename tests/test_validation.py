@@ -6,6 +6,7 @@ from mnist_exp.errors import ConfigError
 from mnist_exp.validation import validate
 
 BAD_VALUES = {
+    "seed=9223372036854775808": "seed=9223372036854775808 is not allowed: must fit in 64 bits",
     "trainer.epochs=0": "trainer.epochs=0 is not allowed: must be >= 1",
     "trainer.device=gpu": "trainer.device='gpu' is not allowed: one of auto, cpu, cuda, cuda:N, mps",
     "trainer.device=cuda:x": "trainer.device='cuda:x'",
