@@ -11,6 +11,7 @@ from torch import nn
 # and GELU are smooth: unlike ReLU, a unit whose inputs turn negative still passes a gradient,
 # which matters most when a layer has only eight channels to lose.
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
+IMAGE_CHANNELS, CLASSES = 1, 10  # MNIST's and Fashion-MNIST's alike
 
 
 def conv_block(
@@ -53,11 +54,9 @@ class ConvNet(nn.Sequential):
         hidden: Sequence[int] = (),
         dropout: float = 0.0,
         activation: str = "relu",
-        in_channels: int = 1,
-        num_classes: int = 10,
     ):
         layers: list[nn.Module] = []
-        width = in_channels
+        width = IMAGE_CHANNELS
         for block in blocks:
             layers += conv_block(width, **block, activation=activation)
             width = block["channels"]
@@ -67,7 +66,7 @@ class ConvNet(nn.Sequential):
         for units in hidden:
             layers += [nn.Linear(width, units), ACTIVATIONS[activation]()]
             width = units
-        layers.append(nn.Linear(width, num_classes))
+        layers.append(nn.Linear(width, CLASSES))
         super().__init__(*layers)
         self.name = name
 

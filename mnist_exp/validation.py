@@ -24,6 +24,8 @@ AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, 
 ACTIVATIONS = ("relu", "silu", "gelu")  # mnist_exp.models.ACTIVATIONS, without importing torch
 GRAPHABLE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW")  # mnist_exp.graph_step's, by name
 EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
+# Parameters of an optimizer or scheduler that mnist_exp.optim passes itself, so none may be set.
+PASSED_BY_THE_RUN = ("params", "optimizer", "steps_per_epoch")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -51,16 +53,19 @@ def _unknown_key_problems(node: DictConfig | ListConfig, path: str = ""):
     schema = OmegaConf.get_type(node)
     if isinstance(node, DictConfig) and dataclasses.is_dataclass(schema):
         known = {field.name for field in dataclasses.fields(schema)}
-        unknown = "is not a known key"
+        unknown, passed = "is not a known key", ()
         if "_target_" in known and (target := node.get("_target_")):
             try:
-                known |= set(inspect.signature(_locate(target)).parameters)
+                parameters = set(inspect.signature(_locate(target)).parameters)
             except (ImportError, AttributeError, ValueError):
                 yield f"{path}._target_={target!r} cannot be imported: name a class, e.g. {schema._target_}"
                 return
-            unknown = f"is not a parameter of {target}"
+            known |= parameters
+            unknown, passed = f"is not a parameter of {target}", parameters.intersection(PASSED_BY_THE_RUN)
         for key, value in node.items_ex(resolve=False):
-            if key not in known:
+            if key in passed:
+                yield f"{_join(path, key)}={value!r}: the run passes {key} itself, so drop it"
+            elif key not in known:
                 yield f"{_join(path, key)}={value!r} {unknown}: {_closest(path, key, known)}"
     children = node.items_ex(resolve=False) if isinstance(node, DictConfig) else enumerate(node)
     for key, child in children:

@@ -228,6 +228,13 @@ UNKNOWN_KEYS = {
         "optimizer.lrr=0.1 is not a parameter of torch.optim.AdamW: did you mean optimizer.lr?"
     ),
     "+model.widht=3": "model.widht=3 is not a parameter of mnist_exp.models.ConvNet:",
+    "+model.in_channels=3": "model.in_channels=3 is not a parameter of mnist_exp.models.ConvNet:",
+    "scheduler=onecycle +scheduler.steps_per_epoch=5": (
+        "scheduler.steps_per_epoch=5: the run passes steps_per_epoch itself, so drop it"
+    ),
+    "+scheduler.steps_per_epoch=5": (
+        "scheduler.steps_per_epoch=5 is not a parameter of torch.optim.lr_scheduler.CosineAnnealingLR"
+    ),
     "optimizer._target_=torch.optim.Nope": (
         "optimizer._target_='torch.optim.Nope' cannot be imported: name a class, e.g. torch.optim.AdamW"
     ),
@@ -238,7 +245,7 @@ UNKNOWN_KEYS = {
 def test_a_key_added_with_plus_that_nothing_takes_is_refused(compose_config, override):
     """Hydra adds a `+key` unchecked; unread, `+trainer.epoch=3` would train the default 20 epochs."""
     with pytest.raises(ConfigError) as error:
-        validate(compose_config(override))
+        validate(compose_config(*override.split()))
     assert UNKNOWN_KEYS[override] in str(error.value)
 
 
