@@ -15,6 +15,11 @@ from mnist_exp.schema import saved_config_read_today
 
 # Keys that may differ from the checkpoint's: where and how fast it runs, not what it computes.
 RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads", "trainer.cuda_graphs")
+# What `train` reads back from a checkpoint to continue it.
+TRAINING_STATE = (
+    "model", "optimizer", "scheduler", "scaler", "ema", "step", "config", "status", "history", "duration_s",
+    "rng", "epoch_progress",
+)  # fmt: skip
 # What an experiment preset decides, for comparing `experiment=...` with the checkpoint.
 PRESET_KEYS = ("model", "optimizer", "scheduler", "data", "trainer.epochs", "seed")
 
@@ -29,6 +34,24 @@ def checkpoint_path(resume: str) -> Path:
             "Give a run directory that holds checkpoints/last.pt, or a checkpoint file."
         )
     return path
+
+
+def resume_checkpoint(resume: str) -> dict:
+    """The training state `resume=` names, read as warily as a trained model's checkpoint."""
+    from mnist_exp.trained_model import CheckpointError, read_checkpoint  # imports torch
+
+    path = checkpoint_path(resume)
+    try:
+        state = read_checkpoint(path)
+    except CheckpointError as error:
+        raise ResumeError(f"resume={resume}: {error}") from None
+    missing = [key for key in TRAINING_STATE if key not in state]
+    if missing:
+        raise ResumeError(
+            f"resume={resume}: {path} is not an mnist-exp training checkpoint (it has no "
+            f"{', '.join(missing)}). Give a run directory that holds checkpoints/last.pt."
+        )
+    return state
 
 
 def run_dir_of(checkpoint: Path) -> Path:

@@ -42,9 +42,3 @@ def save_checkpoint(path: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(path: Path) -> dict:
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)

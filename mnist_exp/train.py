@@ -80,9 +80,9 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.metrics import RunMetrics
     from mnist_exp.models import count_parameters, layer_summary
     from mnist_exp.optim import Schedule, build_optimizer
-    from mnist_exp.resume import checkpoint_path, resumed_config
+    from mnist_exp.resume import resume_checkpoint, resumed_config
     from mnist_exp.rng import capture_rng, restore_rng
-    from mnist_exp.run_files import load_checkpoint, remove_stale_temporaries, save_checkpoint
+    from mnist_exp.run_files import remove_stale_temporaries, save_checkpoint
     from mnist_exp.speed import autocast, check_precision, grad_scaler, memory_format, speed_up
     from mnist_exp.tensorboard_log import TensorBoardLog, flat_hparams
     from mnist_exp.validation import validate
@@ -91,7 +91,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     validate(cfg)
     saved = None
     if cfg.resume:
-        saved = load_checkpoint(checkpoint_path(cfg.resume))
+        saved = resume_checkpoint(cfg.resume)
         cfg = resumed_config(cfg, saved["config"], overrides)
         if saved["status"] == "completed":
             raise ResumeError(f"resume={cfg.resume}: that run already completed; there is nothing to resume.")

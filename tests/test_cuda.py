@@ -20,7 +20,7 @@ from mnist_exp.ema import weight_average
 from mnist_exp.graph_step import GraphedStep
 from mnist_exp.loop import EpochProgress, cross_entropy, train_epoch
 from mnist_exp.optim import Schedule
-from mnist_exp.run_files import load_checkpoint
+from mnist_exp.resume import resume_checkpoint
 from mnist_exp.speed import autocast
 from tests.conftest import run_cli
 
@@ -156,7 +156,7 @@ def test_a_graphed_run_on_cuda_and_its_checkpoint_on_the_cpu(tmp_path):
     assert metrics["status"] == "completed" and metrics["device"].startswith("cuda")
     assert metrics["final_val_acc"] > 80 and metrics["final_test_acc"] > 80
     assert "Captured the training step as a CUDA graph" in (run_dir / "train.log").read_text()
-    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    saved = resume_checkpoint(str(run_dir))
     assert saved["config"]["trainer"]["cuda_graphs"] is True
     model = instantiate(OmegaConf.create(saved["config"]["model"]))
     model.load_state_dict(saved["model"])

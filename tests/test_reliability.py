@@ -214,6 +214,28 @@ def test_resume_of_a_missing_checkpoint_is_a_clear_error(tmp_path):
     assert_user_error(result, f"Error: resume={tmp_path}/nowhere: no checkpoint at")
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"junk", "checkpoints/last.pt is not a PyTorch checkpoint (expected a file written by torch.save)"),
+        (None, "checkpoints/last.pt is not an mnist-exp training checkpoint (it has no model, optimizer,"),
+    ],
+    ids=["corrupt", "weights-only"],
+)
+def test_resume_of_a_file_that_is_no_training_checkpoint_is_a_clear_error(tmp_path, content, message):
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    if content is None:
+        torch.save({"weight": torch.zeros(2)}, checkpoint)  # a tensor file, as torch.save writes
+    else:
+        checkpoint.write_bytes(content)
+    before = checkpoint.read_bytes()
+    result = run_cli(f"resume={tmp_path / 'run'}", cwd=tmp_path)
+    assert_user_error(result, f"Error: resume={tmp_path / 'run'}: {checkpoint.parent}/last.pt")
+    assert message in result.stderr
+    assert checkpoint.read_bytes() == before
+
+
 def test_sigkill_never_leaves_half_written_files_and_resume_finishes(tmp_path):
     run_dir = tmp_path / "run"
     args = ["trainer.epochs=3", "data.train_subset=2000", "trainer.device=cpu", "trainer.threads=1"]
