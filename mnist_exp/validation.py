@@ -33,6 +33,8 @@ def validate(cfg: DictConfig) -> None:
     problems = [f"{key} is missing (???): set it on the command line, e.g. {key}=..." for key in missing]
     if not missing:
         problems = [*_unknown_key_problems(cfg), *(problem for problem in _range_problems(cfg) if problem)]
+    if not problems:
+        problems = list(_construction_problems(cfg))
     if len(problems) == 1:
         raise ConfigError(f"Invalid config: {problems[0]}")
     if problems:
@@ -196,6 +198,7 @@ def _cuda_graph_problems(cfg: DictConfig):
 
 def _scheduler_problems(cfg: DictConfig):
     yield _check(cfg, "scheduler.T_max", lambda v: v >= 1, "must be >= 1")
+    yield _check(cfg, "scheduler.eta_min", lambda v: v >= 0, "must be >= 0 (the learning rate it ends at)")
     yield _check(cfg, "scheduler.step_size", lambda v: v >= 1, "must be >= 1")
     yield _check(cfg, "scheduler.gamma", lambda v: 0 < v <= 1, "must be in (0, 1]")
     yield _check(cfg, "scheduler.max_lr", lambda v: v > 0, "must be > 0")
@@ -225,9 +228,7 @@ def _one_step_warm_up(cfg: DictConfig) -> str | None:
     check of a OneCycle preset on 500 images for 1 epoch (4 batches, a quarter of them warm-up)."""
     if cfg.data.batch_size < 1:
         return None  # reported by its own check
-    train_images = cfg.data.train_subset or TRAIN_SPLIT - cfg.data.val_size
-    batches = -(-train_images // cfg.data.batch_size)
-    steps = cfg.scheduler.get("total_steps") or cfg.scheduler.epochs * batches
+    steps = cfg.scheduler.get("total_steps") or cfg.scheduler.epochs * _batches_per_epoch(cfg)
     if cfg.scheduler.pct_start * steps - 1 != 0:
         return None
     return (
@@ -235,3 +236,26 @@ def _one_step_warm_up(cfg: DictConfig) -> str | None:
         "steps, which torch's OneCycleLR cannot schedule (it divides by zero): change "
         "scheduler.pct_start, or train for more steps (trainer.epochs, data.train_subset, data.batch_size)"
     )
+
+
+def _construction_problems(cfg: DictConfig):
+    """What torch itself refuses among the arguments a `+` key can add (`+optimizer.betas=[1.5,0.9]`),
+    found by building the optimizer and scheduler once, for a stand-in layer."""
+    import torch
+
+    from mnist_exp.optim import Schedule, build_optimizer
+
+    try:
+        optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(1, 1))
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        yield f"optimizer: {cfg.optimizer._target_} refuses these arguments: {error}"
+        return
+    try:
+        Schedule(cfg.scheduler, optimizer, _batches_per_epoch(cfg))
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        yield f"scheduler: {cfg.scheduler._target_} refuses these arguments: {error}"
+
+
+def _batches_per_epoch(cfg: DictConfig) -> int:
+    train_images = cfg.data.train_subset or TRAIN_SPLIT - cfg.data.val_size
+    return -(-train_images // cfg.data.batch_size)

@@ -21,6 +21,7 @@ BAD_VALUES = {
     "data.train_subset=60001": "data.train_subset=60001 is not allowed: must be in [0, 60000]",
     "data.val_size=60000": "data.val_size=60000",
     "scheduler.T_max=0": "scheduler.T_max=0",
+    "scheduler.eta_min=-0.01": "scheduler.eta_min=-0.01 is not allowed: must be >= 0",
     "model.blocks.0.kernel=2": "model.blocks.0.kernel=2 is not allowed: must be odd",
     "model.blocks.1.groups=3": (
         "model.blocks.1.groups=3 is not allowed: must be >= 1 and divide both the block's input channels (8) "
@@ -247,6 +248,28 @@ def test_a_key_added_with_plus_that_nothing_takes_is_refused(compose_config, ove
     with pytest.raises(ConfigError) as error:
         validate(compose_config(*override.split()))
     assert UNKNOWN_KEYS[override] in str(error.value)
+
+
+TORCH_REFUSALS = {
+    "+optimizer.betas=[1.5,0.9]": (
+        "optimizer: torch.optim.AdamW refuses these arguments: Invalid beta parameter at index 0: 1.5"
+    ),
+    "optimizer=sgd +optimizer.dampening=0.5": (
+        "optimizer: torch.optim.SGD refuses these arguments: "
+        "Nesterov momentum requires a momentum and zero dampening"
+    ),
+    "scheduler=onecycle +scheduler.total_steps=0": (
+        "scheduler: torch.optim.lr_scheduler.OneCycleLR refuses these arguments: "
+        "Expected positive integer total_steps"
+    ),
+}
+
+
+@pytest.mark.parametrize("overrides", TORCH_REFUSALS)
+def test_what_torch_refuses_in_an_added_parameter_is_refused_before_any_work(compose_config, overrides):
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(*overrides.split()))
+    assert TORCH_REFUSALS[overrides] in str(error.value)
 
 
 def test_a_parameter_the_target_takes_may_be_added_and_reaches_it(compose_config):
