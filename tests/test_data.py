@@ -114,6 +114,18 @@ def test_all_sources_failing_explains_what_was_tried_and_the_fix(tmp_path, tiny_
     assert kept == sorted(set(tiny_files) - {"train-labels-idx1-ubyte"})
 
 
+def test_a_cache_root_that_is_a_file_names_it_and_the_fix(tmp_path, tiny_files):
+    root = tmp_path / "not-a-directory"
+    root.write_text("a file")
+    with pytest.raises(DataUnavailableError) as info:
+        ensure_dataset(spec(tiny_files, must_not_run), root)
+    assert str(info.value) == (
+        f"Tiny: cannot create the data cache {root}/Tiny/raw (Not a directory). "
+        "Point data.root (or --root) at a directory you can write to."
+    )
+    assert root.read_text() == "a file"
+
+
 def test_fetching_leaves_no_temporary_files(tmp_path, tiny_files):
     ensure_dataset(spec(tiny_files, failing_source, good_source), tmp_path)
     assert sorted(p.name for p in (tmp_path / "Tiny").iterdir()) == [".lock", "raw"]

@@ -45,7 +45,13 @@ def ensure_dataset(spec: DatasetSpec, root: Path | str | None = None) -> Path:
     if key in _verified:
         return raw
     if _problems(raw, spec.files):
-        raw.mkdir(parents=True, exist_ok=True)
+        try:
+            raw.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataUnavailableError(
+                f"{spec.name}: cannot create the data cache {raw} ({error.strerror}). "
+                "Point data.root (or --root) at a directory you can write to."
+            ) from None
         with locked(raw.parent / ".lock"):
             problems = _problems(raw, spec.files)  # another process may have filled it while we waited
             if problems:
