@@ -2,7 +2,8 @@
 
 A YAML option names its schema in its defaults list (`- /schema_adam@_here_`), so a wrong type or
 an unknown key is refused by Hydra while composing, before any data or model work. Range checks
-that types cannot express, and keys added unchecked with `+key=value`, are `validation.py`'s.
+that types cannot express are `validation.py`'s, and keys added unchecked with `+key=value` are
+`unknown_keys.py`'s.
 """
 
 from __future__ import annotations

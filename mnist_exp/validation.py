@@ -1,21 +1,19 @@
-"""Checks that types cannot express, run before any data or model work: values out of range, and
-keys that no schema defines (a `+key=value` override adds them unchecked).
+"""Checks that types cannot express, run before any data or model work: keys that no schema
+defines (`unknown_keys.py`), values out of range, and then what torch itself refuses when the
+optimizer and scheduler are built.
 
 Every problem is reported at once, one line each: the key, the value given, and what is allowed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import inspect
 import re
 
-from hydra._internal.utils import _locate  # what instantiate itself imports targets with
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from mnist_exp.data.datasets import DATASETS
 from mnist_exp.errors import ConfigError
+from mnist_exp.unknown_keys import unknown_key_problems
 
 TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -24,15 +22,13 @@ AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, 
 ACTIVATIONS = ("relu", "silu", "gelu")  # mnist_exp.models.ACTIVATIONS, without importing torch
 GRAPHABLE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW")  # mnist_exp.graph_step's, by name
 EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
-# Parameters of an optimizer or scheduler that mnist_exp.optim passes itself, so none may be set.
-PASSED_BY_THE_RUN = ("params", "optimizer", "steps_per_epoch")
 
 
 def validate(cfg: DictConfig) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     problems = [f"{key} is missing (???): set it on the command line, e.g. {key}=..." for key in missing]
     if not missing:
-        problems = [*_unknown_key_problems(cfg), *(problem for problem in _range_problems(cfg) if problem)]
+        problems = [*unknown_key_problems(cfg), *(problem for problem in _range_problems(cfg) if problem)]
     if not problems:
         problems = list(_construction_problems(cfg))
     if len(problems) == 1:
@@ -46,46 +42,6 @@ def _check(cfg: DictConfig, key: str, ok, allowed: str) -> str | None:
     if value is None or ok(value):
         return None
     return f"{key}={value!r} is not allowed: {allowed}"
-
-
-def _unknown_key_problems(node: DictConfig | ListConfig, path: str = ""):
-    """Keys that no schema defines can only come from `+key=value`, and nothing would read them:
-    `+trainer.epoch=3` would train the default 20 epochs. A node with a `_target_` also takes
-    what its target's signature names (`+optimizer.betas=[0.9,0.99]`), as Hydra passes it on."""
-    schema = OmegaConf.get_type(node)
-    if isinstance(node, DictConfig) and dataclasses.is_dataclass(schema):
-        known = {field.name for field in dataclasses.fields(schema)}
-        unknown, passed = "is not a known key", ()
-        if "_target_" in known and (target := node.get("_target_")):
-            try:
-                parameters = set(inspect.signature(_locate(target)).parameters)
-            except (ImportError, AttributeError, ValueError):
-                yield f"{path}._target_={target!r} cannot be imported: name a class, e.g. {schema._target_}"
-                return
-            known |= parameters
-            unknown, passed = f"is not a parameter of {target}", parameters.intersection(PASSED_BY_THE_RUN)
-        for key, value in node.items_ex(resolve=False):
-            if key in passed:
-                yield f"{_join(path, key)}={value!r}: the run passes {key} itself, so drop it"
-            elif key not in known:
-                yield f"{_join(path, key)}={value!r} {unknown}: {_closest(path, key, known)}"
-    children = node.items_ex(resolve=False) if isinstance(node, DictConfig) else enumerate(node)
-    for key, child in children:
-        if isinstance(child, (DictConfig, ListConfig)):
-            yield from _unknown_key_problems(child, _join(path, key))
-
-
-def _closest(path: str, key: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    if close:
-        return f"did you mean {_join(path, close[0])}?"
-    keys = ", ".join(sorted(k for k in known if not k.startswith("_")))
-    owner = f"{path}'s" if path else "the top level's"
-    return f"{owner} keys are {keys}"
-
-
-def _join(path: str, key) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 def _range_problems(cfg: DictConfig):
