@@ -28,6 +28,8 @@ class Schedule:
             make = instantiate(scheduler_cfg)
             self.per_batch = issubclass(make.func, PER_BATCH)
             extra = {"steps_per_epoch": steps_per_epoch} if self.per_batch else {}
+            if make.func is lr_scheduler.OneCycleLR:
+                extra |= _warm_up_not_ending_on_the_first_step(make.keywords, steps_per_epoch)
             self.scheduler = make(optimizer, **extra)
 
     def after_batch(self) -> None:
@@ -44,3 +46,12 @@ class Schedule:
     def load_state_dict(self, state: dict | None) -> None:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state)
+
+
+def _warm_up_not_ending_on_the_first_step(arguments: dict, steps_per_epoch: int) -> dict:
+    """torch's OneCycleLR divides 0 by 0 when its warm-up ends on step 0, as `pct_start` x total
+    steps = 1 makes it: a 1-epoch check on 500 images is 4 batches, and a quarter of them warm-up.
+    A millionth less `pct_start` gives the schedule it means, step 0 at `max_lr`, without that."""
+    total_steps = arguments.get("total_steps") or arguments["epochs"] * steps_per_epoch
+    pct_start = arguments.get("pct_start", 0.3)  # OneCycleLR's default
+    return {"pct_start": pct_start * (1 - 1e-6)} if pct_start * total_steps == 1 else {}

@@ -168,29 +168,12 @@ def _scheduler_problems(cfg: DictConfig):
     yield _check(cfg, "scheduler.anneal_strategy", lambda v: v in ("cos", "linear"), "one of cos, linear")
     yield _check(cfg, "scheduler.div_factor", lambda v: v > 0, "must be > 0 (typical 25)")
     yield _check(cfg, "scheduler.final_div_factor", lambda v: v > 0, "must be > 0 (typical 1e4)")
-    if OmegaConf.select(cfg, "scheduler.pct_start") is not None:
-        yield _one_step_warm_up(cfg)
     yield _check(cfg, "scheduler.max_momentum", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(
         cfg,
         "scheduler.base_momentum",
         lambda v: 0 <= v <= cfg.scheduler.max_momentum,
         f"must be in [0, scheduler.max_momentum={cfg.scheduler.get('max_momentum')}]",
-    )
-
-
-def _one_step_warm_up(cfg: DictConfig) -> str | None:
-    """torch's OneCycleLR divides by zero when its warm-up is exactly one step long, as in a quick
-    check of a OneCycle preset on 500 images for 1 epoch (4 batches, a quarter of them warm-up)."""
-    if cfg.data.batch_size < 1:
-        return None  # reported by its own check
-    steps = cfg.scheduler.get("total_steps") or cfg.scheduler.epochs * _batches_per_epoch(cfg)
-    if cfg.scheduler.pct_start * steps - 1 != 0:
-        return None
-    return (
-        f"scheduler.pct_start={cfg.scheduler.pct_start} warms up for exactly 1 of the run's {steps} OneCycle "
-        "steps, which torch's OneCycleLR cannot schedule (it divides by zero): change "
-        "scheduler.pct_start, or train for more steps (trainer.epochs, data.train_subset, data.batch_size)"
     )
 
 

@@ -71,6 +71,24 @@ def test_onecycle_steps_every_batch_and_ends_its_cycle_exactly(compose_config, o
     assert batch_lrs[-1] == pytest.approx(initial / cfg.scheduler.final_div_factor)
 
 
+def test_onecycle_whose_warm_up_ends_on_the_first_step_starts_at_max_lr(compose_config):
+    """pct_start x 15 steps = 1: torch alone divides 0 by 0 there, as a 1-epoch check on 500 images does."""
+    pct_start = 1 / (EPOCHS * SAMPLES // BATCH)
+    with pytest.raises(ZeroDivisionError):
+        torch.optim.lr_scheduler.OneCycleLR(
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)]),
+            max_lr=0.1,
+            total_steps=15,
+            pct_start=pct_start,
+        )
+    cfg, _, batch_lrs = run_epochs(compose_config, "adamw", "onecycle", **{"scheduler.pct_start": pct_start})
+    assert batch_lrs[0] == pytest.approx(cfg.scheduler.max_lr)
+    assert batch_lrs == sorted(batch_lrs, reverse=True)
+    assert batch_lrs[-1] == pytest.approx(
+        cfg.scheduler.max_lr / cfg.scheduler.div_factor / cfg.scheduler.final_div_factor
+    )
+
+
 def _momentum(opt: torch.optim.Optimizer) -> float:
     group = opt.param_groups[0]
     return group["betas"][0] if "betas" in group else group["momentum"]

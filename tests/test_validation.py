@@ -77,41 +77,6 @@ def test_onecycle_shorter_than_the_run_is_refused(compose_config):
 
 
 @pytest.mark.parametrize(
-    "overrides",
-    [
-        ["data.train_subset=500", "trainer.epochs=1"],  # 4 batches, a quarter of them warm-up
-        ["data.train_subset=500", "trainer.epochs=2", "scheduler.pct_start=0.125"],
-        ["data.val_size=50000", "data.batch_size=2500", "scheduler.pct_start=0.125"],  # 2 x 4 batches
-        ["+scheduler.total_steps=40", "scheduler.pct_start=0.025"],
-    ],
-)
-def test_a_onecycle_warm_up_of_exactly_one_step_is_refused_before_torch_divides_by_zero(
-    compose_config, overrides
-):
-    config = compose_config("experiment=speedrun", *overrides)
-    with pytest.raises(ConfigError, match="warms up for exactly 1 of the run's"):
-        validate(config)
-    with pytest.raises(ZeroDivisionError):
-        build_schedule(config)
-
-
-def test_a_onecycle_warm_up_of_a_fraction_of_a_step_is_what_torch_can_schedule(compose_config):
-    config = compose_config("experiment=speedrun", "data.train_subset=300", "trainer.epochs=1")  # 3 batches
-    validate(config)
-    build_schedule(config)
-
-
-def build_schedule(config):
-    import torch
-
-    from mnist_exp.optim import Schedule, build_optimizer
-
-    train_images = config.data.train_subset or 60_000 - config.data.val_size
-    optimizer = build_optimizer(config.optimizer, torch.nn.Linear(2, 2))
-    return Schedule(config.scheduler, optimizer, steps_per_epoch=-(-train_images // config.data.batch_size))
-
-
-@pytest.mark.parametrize(
     ("overrides", "message"),
     [
         (["scheduler.div_factor=0"], r"scheduler.div_factor=0.0 is not allowed: must be > 0"),
