@@ -15,10 +15,11 @@ from mnist_exp.schema import saved_config_read_today
 
 # Keys that may differ from the checkpoint's: where and how fast it runs, not what it computes.
 RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads", "trainer.cuda_graphs")
-# What `train` reads back from a checkpoint to continue it.
+# What `train` always reads back from a checkpoint to continue it; "ema" only where the run has a
+# weight average, which a checkpoint written before the average existed does not.
 TRAINING_STATE = (
-    "model", "optimizer", "scheduler", "scaler", "ema", "step", "config", "status", "history", "duration_s",
-    "rng", "epoch_progress",
+    "model", "optimizer", "scheduler", "scaler", "step", "config", "status", "history", "duration_s", "rng",
+    "epoch_progress",
 )  # fmt: skip
 # What an experiment preset decides, for comparing `experiment=...` with the checkpoint.
 PRESET_KEYS = ("model", "optimizer", "scheduler", "data", "trainer.epochs", "seed")

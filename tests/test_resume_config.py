@@ -4,7 +4,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mnist_exp.errors import ResumeError
-from mnist_exp.resume import resumed_config
+from mnist_exp.resume import TRAINING_STATE, resume_checkpoint, resumed_config
 
 
 def saved_config(compose_config, *overrides):
@@ -46,3 +46,13 @@ def test_trainer_keys_newer_than_the_checkpoint_take_their_off_defaults(compose_
     resumed = resumed_config(compose_config("resume=somewhere"), saved, ["resume=somewhere"])
     assert resumed.trainer.eval_hflip is False
     assert resumed.trainer.label_smoothing == 0.1
+
+
+def test_a_checkpoint_from_before_the_weight_average_existed_is_still_read(tmp_path):
+    """Checkpoints written before 7d1d72e have no "ema"; their runs had no average to restore."""
+    import torch
+
+    state = {key: 0 for key in TRAINING_STATE}
+    assert "ema" not in state
+    torch.save(state, tmp_path / "last.pt")
+    assert resume_checkpoint(str(tmp_path / "last.pt")) == state
