@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,10 +36,18 @@ INPUT_SHAPE = (1, 28, 28)
 
 def cli() -> None:
     """The console entry: a preset whose Hydra plugin is missing gets its pip line, not Hydra's
-    error, and `data.augment=NAME` selects the preset `data/augment=NAME`."""
+    error, and `data.augment=NAME` selects the preset `data/augment=NAME`. Ctrl-C while torch
+    imports or the data loads, before the training loop handles it, exits without a traceback."""
     sys.argv[1:] = expand_group_shorthand(sys.argv[1:])
     exit_if_plugin_missing(sys.argv[1:])
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(
+            "Error: interrupted by Ctrl-C while starting or finishing; the files written are complete",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signal.SIGINT)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

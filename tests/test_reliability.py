@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -195,6 +196,21 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 130
     assert time.monotonic() - started < 25, "did not wait for the sleep"
+
+
+def test_ctrl_c_before_the_training_loop_exits_130_without_a_traceback(tmp_path):
+    """Here while another process holds the data cache's lock, so before the loop's own handler."""
+    lock = tmp_path / "data" / "MNIST" / ".lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        process = start_cli(*TINY, f"data.root={tmp_path / 'data'}", cwd=tmp_path)
+        wait_for_line(process, "waiting for another process holding")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output[-2000:]
+    assert "Error: interrupted by Ctrl-C while starting or finishing" in output
+    assert "Traceback" not in output
 
 
 def test_resume_refuses_a_contradicting_command_line(tmp_path):
