@@ -190,11 +190,6 @@ def _construction_problems(cfg: DictConfig):
         yield f"optimizer: {cfg.optimizer._target_} refuses these arguments: {error}"
         return
     try:
-        Schedule(cfg.scheduler, optimizer, _batches_per_epoch(cfg))
+        Schedule(cfg.scheduler, optimizer, steps_per_epoch=1)  # torch checks arguments, not data size
     except (ValueError, TypeError, ZeroDivisionError) as error:
         yield f"scheduler: {cfg.scheduler._target_} refuses these arguments: {error}"
-
-
-def _batches_per_epoch(cfg: DictConfig) -> int:
-    train_images = cfg.data.train_subset or TRAIN_SPLIT - cfg.data.val_size
-    return -(-train_images // cfg.data.batch_size)
