@@ -24,7 +24,11 @@ from mnist_exp.resume import resume_checkpoint
 from mnist_exp.speed import autocast
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    # One worker runs them all, one at a time: they share one GPU and its memory.
+    pytest.mark.xdist_group("cuda"),
+]
 
 
 @pytest.mark.parametrize("graphed", [False, True], ids=["eager", "graphed"])
