@@ -11,18 +11,31 @@ import json
 import os
 from pathlib import Path
 
+from mnist_exp.errors import OutputDirError
+
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A write that fails (a full disk, a read-only directory) leaves any earlier file whole and
+    says which file, instead of an OSError traceback from deep inside the run."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if error.filename and Path(error.filename) not in (path, temporary):
+            reason += f": {error.filename}"  # e.g. a file where a parent directory should be
+        raise OutputDirError(
+            f"cannot write {path} ({reason}); any earlier copy of it is left whole. "
+            "Free disk space or make its directory writable, then run again"
+        ) from error
     finally:
-        temporary.unlink(missing_ok=True)
+        if temporary.exists():  # False, not an error, where the directory itself is missing
+            temporary.unlink()
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:

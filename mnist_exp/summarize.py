@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import statistics
 import sys
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from mnist_exp.errors import OutputDirError
 from mnist_exp.run_dirs import find_run_dirs, read_metrics, read_overrides
+from mnist_exp.run_files import atomic_write_bytes
 
 ERROR_FILE = "error.txt"
 NO_METRICS = "no metrics"
@@ -160,15 +163,16 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def write_csv(path: Path, jobs: list[JobResult]) -> None:
     fields = ["job", "overrides", "status", "params", *ACCURACIES, "duration_s", "error"]
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(fields)
-        for job in jobs:
-            writer.writerow(
-                [job.name, " ".join(job.overrides), job.status, job.params]
-                + [getattr(job, key) for key in ACCURACIES]
-                + [job.duration_s, job.error]
-            )
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(fields)
+    for job in jobs:
+        writer.writerow(
+            [job.name, " ".join(job.overrides), job.status, job.params]
+            + [getattr(job, key) for key in ACCURACIES]
+            + [job.duration_s, job.error]
+        )
+    atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 def summarize(root: Path, console: Console | None = None) -> list[JobResult]:
@@ -192,7 +196,7 @@ def summarize(root: Path, console: Console | None = None) -> list[JobResult]:
         console.print("Failed jobs:\n" + "\n".join(failures), style="red", markup=False, highlight=False)
         markdown += ["\n## Failed jobs\n", *failures]
     write_csv(root / "summary.csv", jobs)
-    (root / "summary.md").write_text("\n".join(markdown) + "\n")
+    atomic_write_bytes(root / "summary.md", ("\n".join(markdown) + "\n").encode())
     console.print(f"Wrote {root / 'summary.csv'} and {root / 'summary.md'}")
     return jobs
 
@@ -209,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dir.is_dir():
         print(f"error: {args.dir} is not a directory", file=sys.stderr)
         return 2
-    return 0 if summarize(args.dir) else 1
+    try:
+        return 0 if summarize(args.dir) else 1
+    except OutputDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

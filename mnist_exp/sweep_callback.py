@@ -17,6 +17,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from mnist_exp.errors import OutputDirError
 from mnist_exp.summarize import ERROR_FILE, summarize
 
 log = logging.getLogger("mnist_exp")
@@ -33,4 +34,7 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         log.info("Summarising the sweep in %s", sweep_dir)
-        summarize(sweep_dir)
+        try:
+            summarize(sweep_dir)
+        except OutputDirError as error:  # the jobs are done and on disk: say so, no traceback
+            log.error("%s", error)

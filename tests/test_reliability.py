@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -270,6 +271,27 @@ def test_sigkill_never_leaves_half_written_files_and_resume_finishes(tmp_path):
     final = json.loads((run_dir / "metrics.json").read_text())
     assert [r["epoch"] for r in final["history"]] == [1, 2, 3]
     assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_a_full_disk_stops_the_run_with_one_line_naming_the_file(tmp_path):
+    """RLIMIT_FSIZE makes a file over 40 kB fail to write (EFBIG), as a full disk would (ENOSPC):
+    the first checkpoint (about 80 kB) fails, after train.log and TensorBoard's events began."""
+    run_dir = tmp_path / "run"
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mnist_exp", *TINY, "model=tiny_5k", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=small_files,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot write {checkpoint} (File too large); any earlier copy of it is left whole. "
+        "Free disk space or make its directory writable, then run again"
+    ]
+    assert not checkpoint.exists() and not list(run_dir.rglob("*.tmp"))
 
 
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):

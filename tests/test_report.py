@@ -269,6 +269,14 @@ def test_reproducing_command_pins_the_epochs_a_preset_gave_but_keeps_an_explicit
     assert summarise([given])[0].command == "python -m mnist_exp model=v3 trainer.epochs=60 seed=1"
 
 
+def test_an_out_dir_that_cannot_be_written_is_an_error_naming_it(two_models, tmp_path, capsys):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the report's directory should be")
+    assert main([str(two_models), "--out", str(blocker)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"mnist-exp-report: error: cannot write {blocker}/") and "(File exists" in error
+
+
 def test_readme_without_markers_is_an_error_and_left_alone(two_models, tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text("# No markers\n")

@@ -104,6 +104,21 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "(defaults)" in capsys.readouterr().out
 
 
+def test_a_summary_that_cannot_be_written_exits_2_naming_it(tmp_path, capsys):
+    make_job(tmp_path / "0", [])
+    (tmp_path / "summary.md").mkdir()  # where the file should go
+    assert main([str(tmp_path)]) == 2
+    assert f"error: cannot write {tmp_path / 'summary.md'} (Is a directory" in capsys.readouterr().err
+
+
+def test_a_sweep_whose_summary_cannot_be_written_logs_one_error(tmp_path, caplog):
+    make_job(tmp_path / "0", [])
+    (tmp_path / "summary.md").mkdir()
+    SweepSummary().on_multirun_end(config=OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    (error,) = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert error.getMessage().startswith(f"cannot write {tmp_path / 'summary.md'} (Is a directory")
+
+
 def test_callback_leaves_error_file_only_for_a_failed_job(tmp_path):
     hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(tmp_path)}}})
     failed = JobReturn(status=JobStatus.FAILED, hydra_cfg=hydra_cfg)

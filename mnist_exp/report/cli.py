@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from mnist_exp.errors import OutputDirError
 from mnist_exp.report.drift import pin_drifted_commands
 from mnist_exp.report.plots import write_plots
 from mnist_exp.report.runs import NoRunsError, collect_runs, common_parent
@@ -81,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(runs, args.reduction_from)
     console = Console(width=None if sys.stdout.isatty() else WIDE_ENOUGH)
     console.print(rich_table(rows))
-    plots = write_plots(out_dir, rows)
-    write_markdown(out_dir / "report.md", rows, plots)
-    write_csv(out_dir / "report.csv", rows)
+    try:
+        plots = write_plots(out_dir, rows)
+        write_markdown(out_dir / "report.md", rows, plots)
+        write_csv(out_dir / "report.csv", rows)
+    except OutputDirError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
     if args.readme:
         readme_rows, stale_commands = pin_drifted_commands(rows)
         for problem in stale_commands:
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n",
                 args.readme_block,
             )
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, OutputDirError) as error:
             print(f"{PROG}: error: {error}", file=sys.stderr)
             return 2
         console.print(f"Updated the table in {args.readme}")
