@@ -6,9 +6,13 @@ leaves either the previous complete file or the new complete file, never half of
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mnist_exp.errors import OutputDirError
@@ -36,6 +40,34 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     finally:
         if temporary.exists():  # False, not an error, where the directory itself is missing
             temporary.unlink()
+
+
+# What a full disk, a quota or a read-only remount raise; other OSErrors keep their traceback.
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+@contextmanager
+def write_failures_explained(run_dir: Path) -> Iterator[None]:
+    """TensorBoard writes its events from a thread of its own, which prints the OSError's traceback
+    and leaves it for whichever call comes next to raise; this keeps the thread quiet and gives
+    the raised error the same one line and fix as our own files."""
+
+    def quiet_when_out_of_space(args: threading.ExceptHookArgs) -> None:
+        if not (isinstance(args.exc_value, OSError) and args.exc_value.errno in OUT_OF_SPACE):
+            default_hook(args)
+
+    default_hook, threading.excepthook = threading.excepthook, quiet_when_out_of_space
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in OUT_OF_SPACE:
+            raise
+        raise OutputDirError(
+            f"cannot write into {run_dir} ({error.strerror}). Free disk space or make it writable; "
+            f"a run that saved checkpoints/last.pt then continues with: python -m mnist_exp resume={run_dir}"
+        ) from error
+    finally:
+        threading.excepthook = default_hook
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:

@@ -24,6 +24,7 @@ from mnist_exp.errors import Diverged, Interrupted, ResumeError, UserError
 from mnist_exp.job_gpu import register_job_gpu
 from mnist_exp.plugin_extras import exit_if_plugin_missing
 from mnist_exp.resume import register_resolvers
+from mnist_exp.run_files import write_failures_explained
 from mnist_exp.schema import register_schemas
 from mnist_exp.shorthand import expand_group_shorthand
 
@@ -54,8 +55,10 @@ def cli() -> None:
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        return train(cfg, Path(hydra_cfg.runtime.output_dir), choices, list(hydra_cfg.overrides.task))
+        with write_failures_explained(run_dir):
+            return train(cfg, run_dir, choices, list(hydra_cfg.overrides.task))
     except UserError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -273,25 +273,35 @@ def test_sigkill_never_leaves_half_written_files_and_resume_finishes(tmp_path):
     assert not list(run_dir.rglob("*.tmp"))
 
 
-def test_a_full_disk_stops_the_run_with_one_line_naming_the_file(tmp_path):
-    """RLIMIT_FSIZE makes a file over 40 kB fail to write (EFBIG), as a full disk would (ENOSPC):
-    the first checkpoint (about 80 kB) fails, after train.log and TensorBoard's events began."""
+CHECKPOINT_WRITE_FAILED = (
+    "Error: cannot write {run_dir}/checkpoints/last.pt (File too large); any earlier copy of it is left "
+    "whole. Free disk space or make its directory writable, then run again"
+)
+TENSORBOARD_WRITE_FAILED = (
+    "Error: cannot write into {run_dir} (File too large). Free disk space or make it writable; "
+    "a run that saved checkpoints/last.pt then continues with: python -m mnist_exp resume={run_dir}"
+)
+
+
+@pytest.mark.parametrize(
+    ("max_file_bytes", "expected"),
+    [(40_000, CHECKPOINT_WRITE_FAILED), (10_000, TENSORBOARD_WRITE_FAILED)],
+    ids=["checkpoint-about-80kB", "tensorboard-events-from-its-thread"],
+)
+def test_a_full_disk_stops_the_run_with_one_line_naming_the_fix(tmp_path, max_file_bytes, expected):
+    """RLIMIT_FSIZE fails a write past the limit (EFBIG), as a full disk fails every write (ENOSPC)."""
     run_dir = tmp_path / "run"
 
     def small_files() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
     result = subprocess.run(
         [sys.executable, "-m", "mnist_exp", *TINY, "model=tiny_5k", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=small_files,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr[-3000:]
-    checkpoint = run_dir / "checkpoints" / "last.pt"
-    assert result.stderr.strip().splitlines() == [
-        f"Error: cannot write {checkpoint} (File too large); any earlier copy of it is left whole. "
-        "Free disk space or make its directory writable, then run again"
-    ]
-    assert not checkpoint.exists() and not list(run_dir.rglob("*.tmp"))
+    assert result.stderr.strip().splitlines() == [expected.format(run_dir=run_dir)]
+    assert not (run_dir / "checkpoints" / "last.pt").exists() and not list(run_dir.rglob("*.tmp"))
 
 
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
