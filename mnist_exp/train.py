@@ -25,6 +25,7 @@ from mnist_exp.job_gpu import register_job_gpu
 from mnist_exp.plugin_extras import exit_if_plugin_missing
 from mnist_exp.resume import register_resolvers
 from mnist_exp.run_files import write_failures_explained
+from mnist_exp.run_lock import sole_trainer
 from mnist_exp.schema import register_schemas
 from mnist_exp.shorthand import expand_group_shorthand
 
@@ -57,7 +58,7 @@ def main(cfg: DictConfig) -> float:
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        with write_failures_explained(run_dir):
+        with write_failures_explained(run_dir), sole_trainer(run_dir):
             return train(cfg, run_dir, choices, list(hydra_cfg.overrides.task))
     except UserError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -304,6 +304,37 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_fix(tmp_path, max_fi
     assert not (run_dir / "checkpoints" / "last.pt").exists() and not list(run_dir.rglob("*.tmp"))
 
 
+def test_resume_while_the_run_still_trains_is_refused_and_touches_nothing(tmp_path):
+    """The test holds the run dir's lock, as the run's own process does while it trains."""
+    run_dir = tmp_path / "run"
+    result = run_cli(*TINY, "model=tiny_5k", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    torch.save({**torch.load(checkpoint, weights_only=True), "status": "running"}, checkpoint)
+
+    def run_files() -> dict:  # train.log gets the error; .lock is the test's
+        return {
+            p: p.read_bytes()
+            for p in run_dir.rglob("*")
+            if p.is_file() and p.name not in ("train.log", ".lock")
+        }
+
+    before = run_files()
+
+    with open(run_dir / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.truncate(0)
+        held.write("4242\n")
+        held.flush()
+        result = run_cli(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: another process (pid 4242) is training in {run_dir}. Wait for it to finish, or stop it "
+        f"(kill -INT 4242) and resume it with: python -m mnist_exp resume={run_dir}"
+    ]
+    assert run_files() == before, "no checkpoint, metrics or TensorBoard file written or removed"
+
+
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
     """A kill between the last epoch's checkpoint and the run's completion: resuming trains
     nothing more, marks the run completed and writes the test diagnostics for its final weights."""
