@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +70,17 @@ def write_failures_explained(run_dir: Path) -> Iterator[None]:
         ) from error
     finally:
         threading.excepthook = default_hook
+
+
+class RunLogFile(logging.FileHandler):
+    """The run's `train.log` (hydra/job_logging/rich.yaml). On a full disk its writes fail quietly
+    instead of printing a traceback for every line logged; the run stops with one line at its
+    next checkpoint or TensorBoard write."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not (isinstance(error, OSError) and error.errno in OUT_OF_SPACE):
+            super().handleError(record)
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
