@@ -1,7 +1,9 @@
 """What a run leaves on disk: metrics.json and checkpoints, always written atomically.
 
 A file is written beside its final name and renamed over it, so a run killed at any moment
-leaves either the previous complete file or the new complete file, never half of one.
+leaves either the previous complete file or the new complete file, never half of one. When the
+disk fills, the run ends with one line naming what could not be written, not with tracebacks from
+our writes, TensorBoard's thread or the log file.
 """
 
 from __future__ import annotations

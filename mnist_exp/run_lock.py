@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from mnist_exp.errors import OutputDirError
 
@@ -35,7 +36,7 @@ def sole_trainer(run_dir: Path) -> Iterator[None]:
         yield
 
 
-def take_lock(handle, run_dir: Path) -> None:
+def take_lock(handle: TextIO, run_dir: Path) -> None:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
