@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
 
+from mnist_exp import run_lock
 from mnist_exp.errors import OutputDirError
 from mnist_exp.run_lock import sole_trainer
 
@@ -28,3 +30,17 @@ def test_the_lock_is_free_again_once_the_trainer_is_done(tmp_path):
         pass
     with sole_trainer(tmp_path):
         assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_a_file_system_without_flock_trains_unlocked_with_a_warning(tmp_path, monkeypatch, caplog):
+    def no_flock(handle, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", no_flock)
+    entered = False
+    with sole_trainer(tmp_path):
+        entered = True
+    assert entered
+    (warning,) = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.getMessage().startswith(f"cannot lock {tmp_path} (")
+    assert "nothing stops a second process training there" in warning.getMessage()
