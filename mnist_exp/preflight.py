@@ -1,4 +1,4 @@
-"""A Hydra callback that proves the output location writable before anything runs.
+"""A Hydra callback that proves the output location writable, and free, before anything runs.
 
 Hydra creates the run directory itself, before the task, and a failure there would surface as a
 traceback; checking in `on_run_start` turns it into one clear message and exit code 2.
@@ -12,6 +12,9 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from mnist_exp.errors import OutputDirError
+from mnist_exp.run_lock import sole_trainer
 
 log = logging.getLogger("mnist_exp")
 
@@ -39,9 +42,21 @@ def _require_writable(directory: str, key: str) -> None:
         sys.exit(2)
 
 
+def _require_free(run_dir: str) -> None:
+    """Hydra rewrites `.hydra/` in the run dir before the run's own lock is taken, so a run
+    pointed at a directory another process trains in is stopped here, before that."""
+    try:
+        with sole_trainer(Path(run_dir)):
+            pass
+    except OutputDirError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+
+
 class CheckOutputDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         _require_writable(config.hydra.run.dir, "hydra.run.dir")
+        _require_free(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         _require_writable(config.hydra.sweep.dir, "hydra.sweep.dir")

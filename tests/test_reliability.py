@@ -335,6 +335,20 @@ def test_resume_while_the_run_still_trains_is_refused_and_touches_nothing(tmp_pa
     assert run_files() == before, "no checkpoint, metrics or TensorBoard file written or removed"
 
 
+def test_a_new_run_pointed_at_a_run_dir_in_use_is_refused_before_hydra_writes_there(tmp_path):
+    run_dir = tmp_path / "busy"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text("the running process's config\n")
+    with open(run_dir / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        result = run_cli(*TINY, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Error: another process (pid 4242) is training in {run_dir}.")
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == "the running process's config\n"
+
+
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
     """A kill between the last epoch's checkpoint and the run's completion: resuming trains
     nothing more, marks the run completed and writes the test diagnostics for its final weights."""
