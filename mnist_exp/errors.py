@@ -11,6 +11,19 @@ import signal
 class UserError(Exception):
     exit_code = 2
 
+    def __reduce__(self):
+        """Pickled whole: a sweep's worker process (joblib, submitit, Ray) sends a failed job's
+        error back pickled, and Exception's own pickling would call `__init__` with the message
+        alone, which `Diverged` and `Interrupted` refuse, breaking the whole sweep."""
+        return _rebuilt, (type(self), str(self), self.__dict__)
+
+
+def _rebuilt(cls: type[UserError], message: str, state: dict) -> UserError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(UserError):
     """A config value out of range, malformed or missing."""

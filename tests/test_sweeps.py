@@ -132,6 +132,18 @@ def test_parallel_sweep_writes_one_run_dir_and_summary_row_per_job(tmp_path):
     assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
 
 
+@needs_joblib
+def test_a_diverging_job_in_a_parallel_sweep_leaves_the_other_job_to_finish(tmp_path):
+    """The diverged job's error comes back to the launcher pickled; it once broke the process pool."""
+    result, sweep_dir = sweep(
+        "hydra/launcher=parallel", "optimizer=sgd", "optimizer.lr=1e30,0.01", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    diverged, completed = job_dirs(sweep_dir)
+    assert (metrics(diverged)["status"], metrics(completed)["status"]) == ("diverged", "completed")
+    assert (diverged / "error.txt").read_text().startswith("Diverged: Training diverged: the loss is")
+
+
 @needs_submitit
 def test_local_isolated_sweep_runs_each_job_in_its_own_process(tmp_path):
     result, sweep_dir = sweep("hydra/launcher=local_isolated", "seed=1,2", cwd=tmp_path)
