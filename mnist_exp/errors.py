@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import signal
 
+from hydra.errors import CompactHydraException
 
-class UserError(Exception):
+
+class UserError(CompactHydraException):
+    """A CompactHydraException, so that when a sweep's job fails with one, Hydra ends the sweep
+    with its message instead of a traceback."""
+
     exit_code = 2
 
     def __reduce__(self):

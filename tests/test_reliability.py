@@ -381,7 +381,12 @@ def test_divergence_stops_with_epoch_step_and_lr(tmp_path):
 
 
 def test_a_diverging_job_does_not_stop_the_rest_of_a_sweep(tmp_path):
+    """Hydra then ends the sweep with the failed job's message, not its traceback."""
     result = run_cli("-m", "optimizer=sgd", "optimizer.lr=1e30,0.01", *TINY, cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 1
     statuses = sorted(json.loads(p.read_text())["status"] for p in tmp_path.rglob("metrics.json"))
     assert statuses == ["completed", "diverged"]
+    assert "Traceback" not in result.stderr
+    ending = result.stderr.strip().splitlines()[-4:]
+    assert ending[0].startswith("Error executing job with overrides: ['optimizer=sgd', 'optimizer.lr=1e+30'")
+    assert ending[1].startswith("Training diverged: the loss is")
