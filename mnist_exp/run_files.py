@@ -50,6 +50,10 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
 OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
+def is_out_of_space(error: BaseException | None) -> bool:
+    return isinstance(error, OSError) and error.errno in OUT_OF_SPACE
+
+
 @contextmanager
 def write_failures_explained(run_dir: Path) -> Iterator[None]:
     """TensorBoard writes its events from a thread of its own, which prints the OSError's traceback
@@ -57,14 +61,14 @@ def write_failures_explained(run_dir: Path) -> Iterator[None]:
     the raised error the same one line and fix as our own files."""
 
     def quiet_when_out_of_space(args: threading.ExceptHookArgs) -> None:
-        if not (isinstance(args.exc_value, OSError) and args.exc_value.errno in OUT_OF_SPACE):
+        if not is_out_of_space(args.exc_value):
             default_hook(args)
 
     default_hook, threading.excepthook = threading.excepthook, quiet_when_out_of_space
     try:
         yield
     except OSError as error:
-        if error.errno not in OUT_OF_SPACE:
+        if not is_out_of_space(error):
             raise
         raise OutputDirError(
             f"cannot write into {run_dir} ({error.strerror}). Free disk space or make it writable; "
@@ -80,8 +84,7 @@ class RunLogFile(logging.FileHandler):
     next checkpoint or TensorBoard write."""
 
     def handleError(self, record: logging.LogRecord) -> None:
-        error = sys.exc_info()[1]
-        if not (isinstance(error, OSError) and error.errno in OUT_OF_SPACE):
+        if not is_out_of_space(sys.exc_info()[1]):
             super().handleError(record)
 
 

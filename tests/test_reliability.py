@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -304,6 +305,17 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_fix(tmp_path, max_fi
     assert not (run_dir / "checkpoints" / "last.pt").exists() and not list(run_dir.rglob("*.tmp"))
 
 
+@contextmanager
+def locked_as_if_training(run_dir: Path, pid: int):
+    """Hold the run dir's lock, with `pid` in it, as a training process does."""
+    with open(run_dir / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.truncate(0)
+        held.write(f"{pid}\n")
+        held.flush()
+        yield
+
+
 def test_resume_while_the_run_still_trains_is_refused_and_touches_nothing(tmp_path):
     """The test holds the run dir's lock, as the run's own process does while it trains."""
     run_dir = tmp_path / "run"
@@ -321,11 +333,7 @@ def test_resume_while_the_run_still_trains_is_refused_and_touches_nothing(tmp_pa
 
     before = run_files()
 
-    with open(run_dir / ".lock", "a+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        held.truncate(0)
-        held.write("4242\n")
-        held.flush()
+    with locked_as_if_training(run_dir, pid=4242):
         result = run_cli(f"resume={run_dir}", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -339,10 +347,7 @@ def test_a_new_run_pointed_at_a_run_dir_in_use_is_refused_before_hydra_writes_th
     run_dir = tmp_path / "busy"
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "config.yaml").write_text("the running process's config\n")
-    with open(run_dir / ".lock", "a+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        held.write("4242\n")
-        held.flush()
+    with locked_as_if_training(run_dir, pid=4242):
         result = run_cli(*TINY, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: another process (pid 4242) is training in {run_dir}.")
