@@ -56,10 +56,31 @@ class Diverged(UserError):
         )
 
 
-class Interrupted(UserError):
-    def __init__(self, signum: int, run_dir: str, epoch: int, step: int):
+class Stopped(UserError):
+    """A stop signal obeyed: the process exits with 128 + its number, in a sweep too, so that
+    the sweep's later jobs never start."""
+
+    def __init__(self, signum: int, message: str):
         self.exit_code = 128 + signum
+        super().__init__(message)
+
+
+class Interrupted(Stopped):
+    def __init__(self, signum: int, run_dir: str, epoch: int, step: int):
         super().__init__(
+            signum,
             f"Interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; "
-            f"state saved. Resume with: python -m mnist_exp resume={run_dir}"
+            f"state saved. Resume with: python -m mnist_exp resume={run_dir}",
+        )
+
+
+class StoppedAsItFinished(Stopped):
+    """The signal came while the last epoch was scored and saved, too late to stop the run, which
+    completed; the person still asked to stop, so a sweep must not go on to its next job."""
+
+    def __init__(self, signum: int, run_dir: str):
+        super().__init__(
+            signum,
+            f"{signal.Signals(signum).name} received as the run was finishing: it completed all the "
+            f"same ({run_dir}), so there is nothing to resume; stopping here, as asked.",
         )

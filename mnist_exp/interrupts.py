@@ -6,12 +6,10 @@ state; a second Ctrl-C exits at once (the files on disk are always complete: wri
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
 
-log = logging.getLogger("mnist_exp")
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -27,10 +25,11 @@ class StopRequests:
         if self.signum is not None and signum == signal.SIGINT:
             os._exit(128 + signum)
         self.signum = signum
-        log.warning(
-            "%s received: stopping at the next batch boundary (Ctrl-C again to exit at once)",
-            signal.Signals(signum).name,
-        )
+        # Straight to the file descriptor, not through logging: the signal can land while the
+        # program is writing to that same stream, and Python's buffered writer refuses re-entry
+        # (logging then prints a "--- Logging error ---" traceback instead of this line).
+        notice = f"{signal.Signals(signum).name} received: stopping at the next batch boundary"
+        os.write(2, f"{notice} (Ctrl-C again to exit at once)\n".encode())
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():  # handlers only work there

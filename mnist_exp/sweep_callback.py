@@ -1,14 +1,16 @@
-"""A Hydra callback: a failed job leaves `error.txt` in its run dir, and a finished sweep a summary.
+"""A Hydra callback: a failed job leaves `error.txt` in its run dir, and a sweep a summary.
 
 `on_job_end` runs in the process that ran the job (a joblib worker, a submitit or SLURM job, a
-Ray task), so the only way its word reaches the summary is a file in the job's own dir.
-`on_multirun_end` runs in the launching process once every job is done, and summarises the sweep
-dir from disk with `mnist_exp.summarize`. Hydra skips `on_multirun_end` when any job failed: then
-run `python -m mnist_exp.summarize <sweep dir>` by hand, which marks the failed jobs.
+Ray task), so the only way its word reaches the summary is a file in the job's own dir. The
+summary is made from disk with `mnist_exp.summarize`, in the launching process, once every job is
+done (`on_multirun_end`). Hydra skips `on_multirun_end` when a job failed, and a stop signal ends
+the process in the middle of a sweep; either way the summary then comes as the process exits,
+covering the jobs that ran, with the failed ones marked.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mnist_exp.errors import OutputDirError
+from mnist_exp.run_dirs import find_run_dirs
 from mnist_exp.summarize import ERROR_FILE, summarize
 
 log = logging.getLogger("mnist_exp")
@@ -31,10 +34,23 @@ class SweepSummary(Callback):
         run_dir = Path(job_return.hydra_cfg.hydra.runtime.output_dir)
         (run_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n")
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._sweep_dir = Path(config.hydra.sweep.dir)
+        atexit.register(self._summarise_ended_sweep)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        log.info("Summarising the sweep in %s", sweep_dir)
-        try:
-            summarize(sweep_dir)
-        except OutputDirError as error:  # the jobs are done and on disk: say so, no traceback
-            log.error("%s", error)
+        atexit.unregister(self._summarise_ended_sweep)
+        summarise_sweep(Path(config.hydra.sweep.dir))
+
+    def _summarise_ended_sweep(self) -> None:
+        """At exit, when the sweep ended early: a failed job or a stop signal."""
+        if find_run_dirs(self._sweep_dir):
+            summarise_sweep(self._sweep_dir)
+
+
+def summarise_sweep(sweep_dir: Path) -> None:
+    log.info("Summarising the sweep in %s", sweep_dir)
+    try:
+        summarize(sweep_dir)
+    except OutputDirError as error:  # the jobs are done and on disk: say so, no traceback
+        log.error("%s", error)

@@ -20,7 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_exp.errors import Diverged, Interrupted, ResumeError, UserError
+from mnist_exp.errors import Diverged, Interrupted, ResumeError, Stopped, StoppedAsItFinished, UserError
+from mnist_exp.interrupts import StopRequests
 from mnist_exp.job_gpu import register_job_gpu
 from mnist_exp.plugin_extras import exit_if_plugin_missing
 from mnist_exp.resume import register_resolvers
@@ -39,16 +40,21 @@ INPUT_SHAPE = (1, 28, 28)
 def cli() -> None:
     """The console entry: a preset whose Hydra plugin is missing gets its pip line, not Hydra's
     error, and `data.augment=NAME` selects the preset `data/augment=NAME`. Ctrl-C while torch
-    imports or the data loads, before the training loop handles it, exits without a traceback."""
+    imports or the data loads, before the training loop handles it, exits without a traceback;
+    so does Ctrl-C in a sweep whose launcher waits on worker processes, which it then stops."""
     sys.argv[1:] = expand_group_shorthand(sys.argv[1:])
     exit_if_plugin_missing(sys.argv[1:])
     try:
         main()
     except KeyboardInterrupt:
-        print(
-            "Error: interrupted by Ctrl-C while starting or finishing; the files written are complete",
-            file=sys.stderr,
-        )
+        if {"-m", "--multirun"} & set(sys.argv[1:]):
+            message = (
+                "the sweep was interrupted by Ctrl-C; the files written are complete, and a job "
+                "stopped mid-epoch resumes from its last finished epoch: python -m mnist_exp resume=JOB_DIR"
+            )
+        else:
+            message = "interrupted by Ctrl-C while starting or finishing; the files written are complete"
+        print(f"Error: {message}", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
 
 
@@ -57,21 +63,32 @@ def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    stop = StopRequests()  # obeyed in the training loop, and checked again once the run is done
     try:
         with write_failures_explained(run_dir), sole_trainer(run_dir):
-            return train(cfg, run_dir, choices, list(hydra_cfg.overrides.task))
+            accuracy = train(cfg, run_dir, stop, choices, list(hydra_cfg.overrides.task))
+        if stop.requested():
+            raise StoppedAsItFinished(stop.signum, str(run_dir))
+        return accuracy
     except UserError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"Error: {error}", file=sys.stderr)
         logging.getLogger("mnist_exp.logfile").error("%s", error)
-        if hydra_cfg.mode == RunMode.RUN or isinstance(error, Interrupted):
+        if hydra_cfg.mode == RunMode.RUN or isinstance(error, Stopped):
             sys.exit(error.exit_code)
         raise  # in a sweep: this job fails, the others go on
 
 
-def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides: list[str] = ()) -> float:
-    """Train as configured, writing everything into `run_dir`.
+def train(
+    cfg: DictConfig,
+    run_dir: Path,
+    stop: StopRequests,
+    choices: dict | None = None,
+    overrides: list[str] = (),
+) -> float:
+    """Train as configured, writing everything into `run_dir`; `stop` catches Ctrl-C and SIGTERM
+    during the training loop, which then saves its state and raises `Interrupted`.
 
     Returns the final validation accuracy when a validation split exists (what a sweeper should
     optimise), else the final test accuracy.
@@ -88,7 +105,6 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     from mnist_exp.distill import training_loss
     from mnist_exp.ema import weight_average
     from mnist_exp.graph_step import GraphedStep, check_cuda_graphs
-    from mnist_exp.interrupts import StopRequests
     from mnist_exp.loop import EpochProgress, evaluate, loss_and_accuracy, predict_logits, train_epoch
     from mnist_exp.metrics import RunMetrics
     from mnist_exp.models import count_parameters, layer_summary
@@ -199,7 +215,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict | None = None, overrides
     every = cfg.trainer.log_every_n_steps
     check_every = 1 if device.type == "cpu" else every  # reading the loss syncs an accelerator
     first_epoch = len(metrics.history) + 1
-    with StopRequests() as stop, console.epoch_progress() as bars:
+    with stop, console.epoch_progress() as bars:
         for epoch in range(first_epoch, cfg.trainer.epochs + 1):
             progress = unfinished or EpochProgress(
                 order=torch.randperm(train_count, generator=shuffle).to(device),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,26 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def start_cli(*args: str, cwd: Path, own_process_group: bool = False) -> subprocess.Popen:
+    """`python -m mnist_exp ARGS` started, its output merged and unbuffered, for `wait_for_line`.
+    In a process group of its own, `os.killpg` signals it and its workers as a terminal's Ctrl-C does."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_exp", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=own_process_group,
+    )
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if text in line:
+            return
+        assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
+    raise AssertionError(f"process ended before printing {text!r}")

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from mnist_exp.errors import ConfigError, Diverged, Interrupted
+from mnist_exp.errors import ConfigError, Diverged, Interrupted, StoppedAsItFinished
 
 
 @pytest.mark.parametrize(
@@ -14,6 +14,7 @@ from mnist_exp.errors import ConfigError, Diverged, Interrupted
     [
         Diverged(float("nan"), 3, 120, 0.5),
         Interrupted(15, "outputs/run", 2, 40),
+        StoppedAsItFinished(2, "outputs/run"),
         ConfigError("lr must be > 0"),
     ],
     ids=lambda error: type(error).__name__,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import resource
 import signal
 import subprocess
@@ -17,30 +16,10 @@ import pytest
 import torch
 
 import mnist_exp
-from tests.conftest import run_cli
+from tests.conftest import run_cli, start_cli, wait_for_line
 
 CONF = Path(mnist_exp.__file__).parent / "conf"
 TINY = ["trainer.epochs=1", "data.train_subset=500", "trainer.device=cpu", "trainer.threads=1"]
-
-
-def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mnist_exp", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    for line in process.stdout:
-        if text in line:
-            return
-        assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
-    raise AssertionError(f"process ended before printing {text!r}")
 
 
 def history_without_timing(run_dir: Path) -> list[dict]:
@@ -198,6 +177,26 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 130
     assert time.monotonic() - started < 25, "did not wait for the sleep"
+
+
+def test_the_stop_notice_is_written_even_when_the_signal_lands_inside_a_write():
+    """A signal handler runs between any two steps of the main thread, even inside a write to the
+    console; a stream that refuses a re-entrant write, as Python's buffered writers do, stands in."""
+    script = (
+        "import logging, os, signal\n"
+        "from mnist_exp.interrupts import StopRequests\n"
+        "class MidWrite:\n"
+        "    def write(self, _text): raise RuntimeError('reentrant call inside <_io.BufferedWriter>')\n"
+        "    def flush(self): pass\n"
+        "logging.basicConfig(stream=MidWrite(), level=logging.INFO)\n"
+        "with StopRequests() as stop:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    assert stop.requested()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    notice = "SIGTERM received: stopping at the next batch boundary (Ctrl-C again to exit at once)"
+    assert result.stderr == notice + "\n"
 
 
 def test_ctrl_c_before_the_training_loop_exits_130_without_a_traceback(tmp_path):

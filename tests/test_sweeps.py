@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from tensorboard.backend.event_processing.event_multiplexer import EventMultiple
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_exp.plugin_extras import JOBLIB, OPTUNA, RAY, SUBMITIT, plugin_installed
-from tests.conftest import run_cli
+from tests.conftest import run_cli, start_cli, wait_for_line
 
 pytestmark = pytest.mark.sweep
 
@@ -144,6 +145,33 @@ def test_a_diverging_job_in_a_parallel_sweep_leaves_the_other_job_to_finish(tmp_
     assert (diverged / "error.txt").read_text().startswith("Diverged: Training diverged: the loss is")
 
 
+@needs_joblib
+def test_ctrl_c_on_a_parallel_sweep_ends_it_with_every_job_resumable(tmp_path):
+    """joblib stops its workers as soon as the launcher sees Ctrl-C, most often before they save
+    their partial epoch: a job then keeps its last finished epoch's checkpoint, status `running`."""
+    long_jobs = ["trainer.epochs=3", "data.train_subset=6000", "data.batch_size=32"]
+    process = start_cli(
+        "-m", "hydra/launcher=parallel", "seed=1,2", *QUICK, *long_jobs, cwd=tmp_path, own_process_group=True
+    )
+    for _job in range(2):
+        wait_for_line(process, "Epoch 1/3 |")
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    deadline = time.monotonic() + 60
+    while len(list(sweep_dir.glob("*/metrics.json"))) < 2:  # each job's first epoch is on disk
+        assert time.monotonic() < deadline, "no metrics.json from both jobs within 60 s"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output[-3000:]
+    assert "Error: the sweep was interrupted by Ctrl-C; the files written are complete" in output
+    assert "Traceback" not in output
+    assert {row["status"] for row in summary_rows(sweep_dir)} <= {"running", "interrupted"}
+
+    first = job_dirs(sweep_dir)[0]
+    assert run_cli(f"resume={first}", cwd=tmp_path).returncode == 0
+    assert metrics(first)["status"] == "completed"
+
+
 @needs_submitit
 def test_local_isolated_sweep_runs_each_job_in_its_own_process(tmp_path):
     result, sweep_dir = sweep("hydra/launcher=local_isolated", "seed=1,2", cwd=tmp_path)
@@ -151,19 +179,45 @@ def test_local_isolated_sweep_runs_each_job_in_its_own_process(tmp_path):
     assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2
 
 
-def test_a_failed_job_is_marked_failed_by_summarize(tmp_path):
+def test_a_sweep_with_a_failed_job_still_ends_with_its_summary(tmp_path):
+    """Hydra skips `on_multirun_end` when a job failed; the summary comes as the process exits."""
     result, sweep_dir = sweep("optimizer.lr=0.001,-1", cwd=tmp_path)
-    assert result.returncode != 0
-    assert not (sweep_dir / "summary.csv").exists(), "Hydra skips on_multirun_end after a failed job"
-
-    summary = subprocess.run(
-        [sys.executable, "-m", "mnist_exp.summarize", str(sweep_dir)], capture_output=True, text=True
-    )
-    assert summary.returncode == 0, summary.stderr
+    assert result.returncode == 1
     ok, failed = summary_rows(sweep_dir)
     assert (ok["overrides"].split()[0], ok["status"]) == ("optimizer.lr=0.001", "completed")
     assert (failed["overrides"].split()[0], failed["status"]) == ("optimizer.lr=-1", "failed")
-    assert failed["error"] and failed["error"] in summary.stdout
+    assert f"- `1`: {failed['error']}" in result.stdout
+    assert failed["error"] == "ConfigError: Invalid config: optimizer.lr=-1.0 is not allowed: must be > 0"
+
+
+CTRL_C_AS_SCORED = """
+import os, signal, sys
+import mnist_exp.loop
+from mnist_exp.train import cli
+
+score = mnist_exp.loop.predict_logits
+def ctrl_c_then_score(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    return score(*args, **kwargs)
+
+mnist_exp.loop.predict_logits = ctrl_c_then_score
+sys.argv[0] = "mnist_exp"
+cli()
+"""
+
+
+def test_ctrl_c_as_a_jobs_last_epoch_is_scored_stops_the_sweep_after_that_job(tmp_path):
+    """Too late to stop the job, which completes; the next job must not start in its place."""
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_AS_SCORED, "-m", "seed=1,2", *QUICK],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 130, result.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    assert "Error: SIGINT received as the run was finishing: it completed all the same" in result.stderr
+    assert [p.name for p in job_dirs(sweep_dir)] == ["0"]
+    assert metrics(sweep_dir / "0")["status"] == "completed"
+    assert [(row["job"], row["status"]) for row in summary_rows(sweep_dir)] == [("0", "completed")]
 
 
 @needs_optuna
