@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -148,7 +149,8 @@ def test_a_diverging_job_in_a_parallel_sweep_leaves_the_other_job_to_finish(tmp_
 @needs_joblib
 def test_ctrl_c_on_a_parallel_sweep_ends_it_with_every_job_resumable(tmp_path):
     """joblib stops its workers as soon as the launcher sees Ctrl-C, most often before they save
-    their partial epoch: a job then keeps its last finished epoch's checkpoint, status `running`."""
+    their partial epoch: a job then keeps its last finished epoch's checkpoint, status `running`
+    (resuming from such a checkpoint is the SIGKILL test's part)."""
     long_jobs = ["trainer.epochs=3", "data.train_subset=6000", "data.batch_size=32"]
     process = start_cli(
         "-m", "hydra/launcher=parallel", "seed=1,2", *QUICK, *long_jobs, cwd=tmp_path, own_process_group=True
@@ -166,10 +168,9 @@ def test_ctrl_c_on_a_parallel_sweep_ends_it_with_every_job_resumable(tmp_path):
     assert "Error: the sweep was interrupted by Ctrl-C; the files written are complete" in output
     assert "Traceback" not in output
     assert {row["status"] for row in summary_rows(sweep_dir)} <= {"running", "interrupted"}
-
-    first = job_dirs(sweep_dir)[0]
-    assert run_cli(f"resume={first}", cwd=tmp_path).returncode == 0
-    assert metrics(first)["status"] == "completed"
+    for job in job_dirs(sweep_dir):  # resumable: a whole checkpoint of an unfinished run
+        state = torch.load(job / "checkpoints" / "last.pt", weights_only=True)
+        assert state["status"] == metrics(job)["status"] and len(state["history"]) >= 1
 
 
 @needs_submitit
