@@ -1,7 +1,9 @@
 """A Hydra callback that proves the output location writable, and free, before anything runs.
 
 Hydra creates the run directory itself, before the task, and a failure there would surface as a
-traceback; checking in `on_run_start` turns it into one clear message and exit code 2.
+traceback; checking in `on_run_start` turns it into one clear message and exit code 2. Hydra
+also writes into a directory that already holds a run without a word, so a new run or sweep
+pointed at an earlier one's directory is refused here, before Hydra's first write.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mnist_exp.errors import OutputDirError
+from mnist_exp.run_dirs import read_metrics
 from mnist_exp.run_lock import sole_trainer
 
 log = logging.getLogger("mnist_exp")
@@ -53,10 +56,51 @@ def _require_free(run_dir: str) -> None:
         sys.exit(error.exit_code)
 
 
+def trained_run_status(run_dir: Path) -> str | None:
+    """The status of a run that trained in `run_dir` (at least one epoch saved), else None."""
+    metrics, problem = read_metrics(run_dir)
+    if not problem:
+        return metrics.get("status") or "running"
+    return "no metrics.json" if (run_dir / "checkpoints" / "last.pt").is_file() else None
+
+
+def _refuse_overwrite(message: str) -> None:
+    print(f"Error: {message}, or leave it out for a new timestamped one.", file=sys.stderr)
+    sys.exit(2)
+
+
+def _require_new_run_dir(run_dir: str) -> None:
+    status = trained_run_status(Path(run_dir))
+    if status is None:
+        return
+    carry_on = "" if status == "completed" else f" Continue it with: python -m mnist_exp resume={run_dir}."
+    _refuse_overwrite(
+        f"{run_dir} already holds a run ({status}); a new run there would overwrite its checkpoints, "
+        f"metrics and TensorBoard events.{carry_on} For a new run, choose another hydra.run.dir"
+    )
+
+
+def _require_new_sweep_dir(config: DictConfig) -> None:
+    """Job k of a sweep writes to SWEEP_DIR/k unless `hydra.sweep.subdir` says otherwise, so an
+    earlier sweep's job 0 there means this sweep would overwrite that sweep's jobs one by one."""
+    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]
+    first_job = Path(config.hydra.sweep.dir) / "0"
+    status = trained_run_status(first_job)
+    if subdir != "${hydra.job.num}" or status is None:
+        return
+    _refuse_overwrite(
+        f"hydra.sweep.dir={config.hydra.sweep.dir} already holds an earlier sweep's jobs ({first_job}: "
+        f"{status}); this sweep would overwrite them one by one. Choose another hydra.sweep.dir"
+    )
+
+
 class CheckOutputDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         _require_writable(config.hydra.run.dir, "hydra.run.dir")
         _require_free(config.hydra.run.dir)
+        if not config.resume:
+            _require_new_run_dir(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         _require_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+        _require_new_sweep_dir(config)

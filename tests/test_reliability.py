@@ -353,6 +353,46 @@ def test_a_new_run_pointed_at_a_run_dir_in_use_is_refused_before_hydra_writes_th
     assert (run_dir / ".hydra" / "config.yaml").read_text() == "the running process's config\n"
 
 
+def run_files_of(run_dir: Path) -> dict[str, bytes]:
+    """Every file's bytes but `.lock`'s, where each process that checks the lock leaves its pid."""
+    files = (path for path in run_dir.rglob("*") if path.is_file() and path.name != ".lock")
+    return {str(path.relative_to(run_dir)): path.read_bytes() for path in files}
+
+
+@pytest.mark.parametrize("status", ["completed", "interrupted"])
+def test_a_new_run_pointed_at_an_earlier_runs_dir_is_refused_before_hydra_writes_there(tmp_path, status):
+    run_dir = tmp_path / "earlier"
+    result = run_cli(*TINY, "model=tiny_5k", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics_file = run_dir / "metrics.json"
+    metrics = metrics_file.read_text()
+    metrics_file.write_text(metrics.replace('"status": "completed"', f'"status": "{status}"'))
+    before = run_files_of(run_dir)
+
+    result = run_cli(*TINY, "model=v3", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert_user_error(result, f"Error: {run_dir} already holds a run ({status}); a new run there would")
+    resume_hint = f"Continue it with: python -m mnist_exp resume={run_dir}."
+    assert (resume_hint in result.stderr) == (status != "completed")
+    assert run_files_of(run_dir) == before, "no file written, .hydra/ included"
+
+
+def test_a_sweep_pointed_at_an_earlier_sweeps_dir_is_refused_before_it_starts(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    result = run_cli("-m", "seed=1,2", *TINY, "model=tiny_5k", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before = run_files_of(sweep_dir)
+
+    result = run_cli("-m", "seed=3", *TINY, "model=tiny_5k", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    earlier = f"already holds an earlier sweep's jobs ({sweep_dir}/0: completed)"
+    assert_user_error(result, f"Error: hydra.sweep.dir={sweep_dir} {earlier}")
+    assert run_files_of(sweep_dir) == before
+    # Jobs named by their overrides have dirs of their own: adding to such a sweep is allowed.
+    by_name = ["hydra.sweep.subdir=${hydra.job.override_dirname}", f"hydra.sweep.dir={sweep_dir}"]
+    result = run_cli("-m", "seed=3", *TINY, "model=tiny_5k", *by_name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert run_files_of(sweep_dir / "0") == {k[2:]: v for k, v in before.items() if k.startswith("0/")}
+
+
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
     """A kill between the last epoch's checkpoint and the run's completion: resuming trains
     nothing more, marks the run completed and writes the test diagnostics for its final weights."""
