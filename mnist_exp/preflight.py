@@ -15,7 +15,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_exp.errors import OutputDirError
+from mnist_exp.errors import OutputDirError, ResumeError
+from mnist_exp.resume import checkpoint_path, run_dir_of
 from mnist_exp.run_dirs import read_metrics
 from mnist_exp.run_lock import sole_trainer
 
@@ -94,8 +95,26 @@ def _require_new_sweep_dir(config: DictConfig) -> None:
     )
 
 
+def _require_resume_in_place(config: DictConfig) -> None:
+    """A resumed run carries on in its own dir: elsewhere it would fork into one without the
+    run's `.hydra/`, leaving the original forever unfinished."""
+    try:
+        own_dir = run_dir_of(checkpoint_path(config.resume))
+    except ResumeError:
+        return  # the run itself reports the bad path, with the same message as ever
+    if Path(config.hydra.run.dir).resolve() != own_dir.resolve():
+        print(
+            f"Error: resume={config.resume} continues that run in its own directory, {own_dir}, not in "
+            f"hydra.run.dir={config.hydra.run.dir}. Drop hydra.run.dir from the command.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 class CheckOutputDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        if config.resume:
+            _require_resume_in_place(config)
         _require_writable(config.hydra.run.dir, "hydra.run.dir")
         _require_free(config.hydra.run.dir)
         if not config.resume:

@@ -226,6 +226,22 @@ def test_resume_refuses_a_contradicting_command_line(tmp_path):
     assert (run_dir / "checkpoints" / "last.pt").read_bytes() == before
 
 
+def test_resume_into_another_directory_is_refused(tmp_path):
+    """It would fork the run into a dir without its `.hydra/` and leave the original unfinished."""
+    run_dir, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    result = run_cli(*TINY, "model=tiny_5k", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    torch.save({**torch.load(checkpoint, weights_only=True), "status": "running"}, checkpoint)
+    before = run_files_of(run_dir)
+
+    result = run_cli(f"resume={run_dir}", f"hydra.run.dir={elsewhere}", cwd=tmp_path)
+    assert_user_error(
+        result, f"Error: resume={run_dir} continues that run in its own directory, {run_dir}, not in"
+    )
+    assert not elsewhere.exists() and run_files_of(run_dir) == before
+
+
 def test_resume_of_a_missing_checkpoint_is_a_clear_error(tmp_path):
     result = run_cli(f"resume={tmp_path}/nowhere", cwd=tmp_path)
     assert_user_error(result, f"Error: resume={tmp_path}/nowhere: no checkpoint at")
@@ -378,7 +394,7 @@ def test_a_new_run_pointed_at_an_earlier_runs_dir_is_refused_before_hydra_writes
 
 def test_a_sweep_pointed_at_an_earlier_sweeps_dir_is_refused_before_it_starts(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    result = run_cli("-m", "seed=1,2", *TINY, "model=tiny_5k", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    result = run_cli("-m", "seed=1", *TINY, "model=tiny_5k", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     before = run_files_of(sweep_dir)
 
