@@ -3,7 +3,8 @@
 Hydra creates the run directory itself, before the task, and a failure there would surface as a
 traceback; checking in `on_run_start` turns it into one clear message and exit code 2. Hydra
 also writes into a directory that already holds a run without a word, so a new run or sweep
-pointed at an earlier one's directory is refused here, before Hydra's first write.
+pointed at an earlier one's directory is refused here, before Hydra's first write, and so is a
+resume pointed away from its run's own directory.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _require_free(run_dir: str) -> None:
         sys.exit(error.exit_code)
 
 
-def trained_run_status(run_dir: Path) -> str | None:
+def _trained_run_status(run_dir: Path) -> str | None:
     """The status of a run that trained in `run_dir` (at least one epoch saved), else None."""
     metrics, problem = read_metrics(run_dir)
     if not problem:
@@ -71,7 +72,7 @@ def _refuse_overwrite(message: str) -> None:
 
 
 def _require_new_run_dir(run_dir: str) -> None:
-    status = trained_run_status(Path(run_dir))
+    status = _trained_run_status(Path(run_dir))
     if status is None:
         return
     carry_on = "" if status == "completed" else f" Continue it with: python -m mnist_exp resume={run_dir}."
@@ -84,10 +85,11 @@ def _require_new_run_dir(run_dir: str) -> None:
 def _require_new_sweep_dir(config: DictConfig) -> None:
     """Job k of a sweep writes to SWEEP_DIR/k unless `hydra.sweep.subdir` says otherwise, so an
     earlier sweep's job 0 there means this sweep would overwrite that sweep's jobs one by one."""
-    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]
+    if OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"] != "${hydra.job.num}":
+        return
     first_job = Path(config.hydra.sweep.dir) / "0"
-    status = trained_run_status(first_job)
-    if subdir != "${hydra.job.num}" or status is None:
+    status = _trained_run_status(first_job)
+    if status is None:
         return
     _refuse_overwrite(
         f"hydra.sweep.dir={config.hydra.sweep.dir} already holds an earlier sweep's jobs ({first_job}: "
@@ -113,6 +115,7 @@ def _require_resume_in_place(config: DictConfig) -> None:
 
 class CheckOutputDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        # In this order: a refused resume creates nothing, and a run dir in use is named as such.
         if config.resume:
             _require_resume_in_place(config)
         _require_writable(config.hydra.run.dir, "hydra.run.dir")
