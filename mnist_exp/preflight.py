@@ -9,19 +9,20 @@ resume pointed away from its run's own directory.
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_exp.errors import OutputDirError, ResumeError
+from mnist_exp.errors import OutputDirError, ResumeError, UserError
 from mnist_exp.resume import checkpoint_path, run_dir_of
 from mnist_exp.run_dirs import read_metrics
 from mnist_exp.run_lock import sole_trainer
 
-log = logging.getLogger("mnist_exp")
+FRESH_DIR = ", or leave it out for a new timestamped one."
 
 
 def writable_problem(directory: Path) -> str | None:
@@ -39,23 +40,17 @@ def writable_problem(directory: Path) -> str | None:
 def _require_writable(directory: str, key: str) -> None:
     problem = writable_problem(Path(directory))
     if problem:
-        print(
-            f"Error: the output directory {directory} cannot be written ({problem}). "
-            f"Run from a writable directory or set {key}=/a/writable/path.",
-            file=sys.stderr,
+        raise OutputDirError(
+            f"the output directory {directory} cannot be written ({problem}). "
+            f"Run from a writable directory or set {key}=/a/writable/path."
         )
-        sys.exit(2)
 
 
 def _require_free(run_dir: str) -> None:
     """Hydra rewrites `.hydra/` in the run dir before the run's own lock is taken, so a run
     pointed at a directory another process trains in is stopped here, before that."""
-    try:
-        with sole_trainer(Path(run_dir)):
-            pass
-    except OutputDirError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+    with sole_trainer(Path(run_dir)):
+        pass
 
 
 def _trained_run_status(run_dir: Path) -> str | None:
@@ -66,19 +61,14 @@ def _trained_run_status(run_dir: Path) -> str | None:
     return "no metrics.json" if (run_dir / "checkpoints" / "last.pt").is_file() else None
 
 
-def _refuse_overwrite(message: str) -> None:
-    print(f"Error: {message}, or leave it out for a new timestamped one.", file=sys.stderr)
-    sys.exit(2)
-
-
 def _require_new_run_dir(run_dir: str) -> None:
     status = _trained_run_status(Path(run_dir))
     if status is None:
         return
     carry_on = "" if status == "completed" else f" Continue it with: python -m mnist_exp resume={run_dir}."
-    _refuse_overwrite(
+    raise OutputDirError(
         f"{run_dir} already holds a run ({status}); a new run there would overwrite its checkpoints, "
-        f"metrics and TensorBoard events.{carry_on} For a new run, choose another hydra.run.dir"
+        f"metrics and TensorBoard events.{carry_on} For a new run, choose another hydra.run.dir{FRESH_DIR}"
     )
 
 
@@ -91,9 +81,9 @@ def _require_new_sweep_dir(config: DictConfig) -> None:
     status = _trained_run_status(first_job)
     if status is None:
         return
-    _refuse_overwrite(
+    raise OutputDirError(
         f"hydra.sweep.dir={config.hydra.sweep.dir} already holds an earlier sweep's jobs ({first_job}: "
-        f"{status}); this sweep would overwrite them one by one. Choose another hydra.sweep.dir"
+        f"{status}); this sweep would overwrite them one by one. Choose another hydra.sweep.dir{FRESH_DIR}"
     )
 
 
@@ -105,24 +95,34 @@ def _require_resume_in_place(config: DictConfig) -> None:
     except ResumeError:
         return  # the run itself reports the bad path, with the same message as ever
     if Path(config.hydra.run.dir).resolve() != own_dir.resolve():
-        print(
-            f"Error: resume={config.resume} continues that run in its own directory, {own_dir}, not in "
-            f"hydra.run.dir={config.hydra.run.dir}. Drop hydra.run.dir from the command.",
-            file=sys.stderr,
+        raise ResumeError(
+            f"resume={config.resume} continues that run in its own directory, {own_dir}, not in "
+            f"hydra.run.dir={config.hydra.run.dir}. Drop hydra.run.dir from the command."
         )
-        sys.exit(2)
+
+
+@contextmanager
+def _refusal_exits() -> Iterator[None]:
+    """A refused output location: its one line and exit code, before Hydra writes anything."""
+    try:
+        yield
+    except UserError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
 
 
 class CheckOutputDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         # In this order: a refused resume creates nothing, and a run dir in use is named as such.
-        if config.resume:
-            _require_resume_in_place(config)
-        _require_writable(config.hydra.run.dir, "hydra.run.dir")
-        _require_free(config.hydra.run.dir)
-        if not config.resume:
-            _require_new_run_dir(config.hydra.run.dir)
+        with _refusal_exits():
+            if config.resume:
+                _require_resume_in_place(config)
+            _require_writable(config.hydra.run.dir, "hydra.run.dir")
+            _require_free(config.hydra.run.dir)
+            if not config.resume:
+                _require_new_run_dir(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        _require_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
-        _require_new_sweep_dir(config)
+        with _refusal_exits():
+            _require_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+            _require_new_sweep_dir(config)
