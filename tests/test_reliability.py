@@ -331,6 +331,14 @@ def locked_as_if_training(run_dir: Path, pid: int):
         yield
 
 
+def run_files_of(run_dir: Path, *besides: str) -> dict[str, bytes]:
+    """Every file's bytes but `.lock`'s, where each process that checks the lock leaves its pid,
+    and but those named `besides`."""
+    skipped = (".lock", *besides)
+    files = (path for path in run_dir.rglob("*") if path.is_file() and path.name not in skipped)
+    return {str(path.relative_to(run_dir)): path.read_bytes() for path in files}
+
+
 def test_resume_while_the_run_still_trains_is_refused_and_touches_nothing(tmp_path):
     """The test holds the run dir's lock, as the run's own process does while it trains."""
     run_dir = tmp_path / "run"
@@ -339,14 +347,7 @@ def test_resume_while_the_run_still_trains_is_refused_and_touches_nothing(tmp_pa
     checkpoint = run_dir / "checkpoints" / "last.pt"
     torch.save({**torch.load(checkpoint, weights_only=True), "status": "running"}, checkpoint)
 
-    def run_files() -> dict:  # train.log gets the error; .lock is the test's
-        return {
-            p: p.read_bytes()
-            for p in run_dir.rglob("*")
-            if p.is_file() and p.name not in ("train.log", ".lock")
-        }
-
-    before = run_files()
+    before = run_files_of(run_dir, "train.log")  # train.log gets the error
 
     with locked_as_if_training(run_dir, pid=4242):
         result = run_cli(f"resume={run_dir}", cwd=tmp_path)
@@ -355,7 +356,8 @@ def test_resume_while_the_run_still_trains_is_refused_and_touches_nothing(tmp_pa
         f"Error: another process (pid 4242) is training in {run_dir}. Wait for it to finish, or stop it "
         f"(kill -INT 4242) and resume it with: python -m mnist_exp resume={run_dir}"
     ]
-    assert run_files() == before, "no checkpoint, metrics or TensorBoard file written or removed"
+    after = run_files_of(run_dir, "train.log")
+    assert after == before, "no checkpoint, metrics or TensorBoard file written or removed"
 
 
 def test_a_new_run_pointed_at_a_run_dir_in_use_is_refused_before_hydra_writes_there(tmp_path):
@@ -367,12 +369,6 @@ def test_a_new_run_pointed_at_a_run_dir_in_use_is_refused_before_hydra_writes_th
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: another process (pid 4242) is training in {run_dir}.")
     assert (run_dir / ".hydra" / "config.yaml").read_text() == "the running process's config\n"
-
-
-def run_files_of(run_dir: Path) -> dict[str, bytes]:
-    """Every file's bytes but `.lock`'s, where each process that checks the lock leaves its pid."""
-    files = (path for path in run_dir.rglob("*") if path.is_file() and path.name != ".lock")
-    return {str(path.relative_to(run_dir)): path.read_bytes() for path in files}
 
 
 @pytest.mark.parametrize("status", ["completed", "interrupted"])
