@@ -20,29 +20,37 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_exp.errors import OutputDirError, ResumeError, UserError
 from mnist_exp.resume import checkpoint_path, run_dir_of
 from mnist_exp.run_dirs import read_metrics
+from mnist_exp.run_files import is_out_of_space
 from mnist_exp.run_lock import sole_trainer
 
 FRESH_DIR = ", or leave it out for a new timestamped one."
 
 
-def writable_problem(directory: Path) -> str | None:
-    """None if `directory` can be created and written, else why not."""
+# A full disk still takes an empty file; one block of data shows there is room to start.
+PROBE = bytes(4096)
+
+
+def writable_problem(directory: Path) -> OSError | None:
+    """None if `directory` can be created and written, else the error that says why not."""
+    probe = directory / ".write-test"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        try:
+            probe.write_bytes(PROBE)
+        finally:
+            probe.unlink(missing_ok=True)  # also when a full disk cut the write short
     except OSError as error:
-        return error.strerror or str(error)
+        return error
     return None
 
 
 def _require_writable(directory: str, key: str) -> None:
     problem = writable_problem(Path(directory))
     if problem:
+        fix = "Free disk space there, or" if is_out_of_space(problem) else "Run from a writable directory or"
         raise OutputDirError(
-            f"the output directory {directory} cannot be written ({problem}). "
-            f"Run from a writable directory or set {key}=/a/writable/path."
+            f"the output directory {directory} cannot be written ({problem.strerror or problem}). "
+            f"{fix} set {key}=/a/writable/path."
         )
 
 

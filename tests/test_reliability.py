@@ -320,6 +320,26 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_fix(tmp_path, max_fi
     assert not (run_dir / "checkpoints" / "last.pt").exists() and not list(run_dir.rglob("*.tmp"))
 
 
+def test_a_full_disk_at_the_start_is_named_before_hydra_writes(tmp_path):
+    """A full disk still takes the empty files a run starts with, so Hydra's config writes failed
+    with a traceback; a limit under one block fails the start's probe as a full disk does."""
+    run_dir = tmp_path / "run"
+
+    def no_room_for_a_block() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mnist_exp", *TINY, f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=no_room_for_a_block,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [
+        f"Error: the output directory {run_dir} cannot be written (File too large). "
+        "Free disk space there, or set hydra.run.dir=/a/writable/path."
+    ]
+    assert list(run_dir.iterdir()) == []
+
+
 @contextmanager
 def locked_as_if_training(run_dir: Path, pid: int):
     """Hold the run dir's lock, with `pid` in it, as a training process does."""
