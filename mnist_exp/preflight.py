@@ -9,6 +9,7 @@ resume pointed away from its run's own directory.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from mnist_exp.run_files import is_out_of_space
 from mnist_exp.run_lock import sole_trainer
 
 FRESH_DIR = ", or leave it out for a new timestamped one."
+log = logging.getLogger(__name__)
 
 
 # A full disk still takes an empty file; one block of data shows there is room to start.
@@ -93,6 +95,26 @@ def _require_new_sweep_dir(config: DictConfig) -> None:
         f"hydra.sweep.dir={config.hydra.sweep.dir} already holds an earlier sweep's jobs ({first_job}: "
         f"{status}); this sweep would overwrite them one by one. Choose another hydra.sweep.dir{FRESH_DIR}"
     )
+
+
+def continue_earlier_job(config: DictConfig, job_dir: Path) -> DictConfig:
+    """A sweep job's directory is fixed by the sweep, so a job started again (a requeued or
+    pre-empted SLURM task, or a sweep run again under `hydra.sweep.subdir=${hydra.job.override_dirname}`)
+    finds its own earlier run there, with `.hydra/` already rewritten by Hydra. An unfinished run
+    is continued from its checkpoint, as `resume=` would; a completed one is not trained over."""
+    status = _trained_run_status(job_dir)
+    if status is None:
+        return config
+    if status == "completed" or not (job_dir / "checkpoints" / "last.pt").is_file():
+        raise OutputDirError(
+            f"{job_dir} already holds a run ({status}); this sweep job would overwrite its checkpoints, "
+            "metrics and TensorBoard events. Sweep only the values not run yet, or choose another "
+            "hydra.sweep.dir."
+        )
+    log.info("Continuing the unfinished run (%s) this job left in %s", status, job_dir)
+    continued = config.copy()
+    continued.resume = str(job_dir)
+    return continued
 
 
 def _require_resume_in_place(config: DictConfig) -> None:

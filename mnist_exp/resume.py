@@ -79,6 +79,12 @@ def _plain(value):
 def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictConfig:
     """The checkpoint's config, plus those command-line overrides that do not change the run."""
     resumed = saved_config_read_today(saved)  # keys added since the checkpoint: off, as it ran
+    # Without resume= on the command line, a sweep job is continuing what it found in its own dir.
+    fix = (
+        "Drop it to continue that run, or start a new run without resume=."
+        if any(o.startswith("resume=") for o in overrides)
+        else "That run is another job's: give this sweep a hydra.sweep.dir of its own."
+    )
     for override in overrides:
         key, _, _value = override.lstrip("+~").partition("=")
         if key in RESUMABLE_KEYS:  # only what the command line names: the rest stays as saved
@@ -91,7 +97,7 @@ def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictCo
             if _plain(given) != _plain(stored):
                 raise ResumeError(
                     f"{override} contradicts the checkpoint being resumed ({compared} there is "
-                    f"{_plain(stored)!r}). Drop it to continue that run, or start a new run without resume=."
+                    f"{_plain(stored)!r}). {fix}"
                 )
     resumed.resume = cfg.resume
     return resumed

@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mnist_exp.errors import OutputDirError
-from mnist_exp.run_dirs import find_run_dirs
+from mnist_exp.run_dirs import find_run_dirs, read_metrics
 from mnist_exp.summarize import ERROR_FILE, summarize
 
 log = logging.getLogger("mnist_exp")
@@ -32,6 +32,8 @@ class SweepSummary(Callback):
             return
         error = job_return._return_value  # the `return_value` property re-raises it
         run_dir = Path(job_return.hydra_cfg.hydra.runtime.output_dir)
+        if read_metrics(run_dir)[0].get("status") == "completed":
+            return  # an earlier run's dir this job was refused: its record stays as it was
         (run_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

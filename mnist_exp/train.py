@@ -24,6 +24,7 @@ from mnist_exp.errors import Diverged, Interrupted, ResumeError, Stopped, Stoppe
 from mnist_exp.interrupts import StopRequests
 from mnist_exp.job_gpu import register_job_gpu
 from mnist_exp.plugin_extras import exit_if_plugin_missing
+from mnist_exp.preflight import continue_earlier_job
 from mnist_exp.resume import register_resolvers
 from mnist_exp.run_files import write_failures_explained
 from mnist_exp.run_lock import sole_trainer
@@ -66,6 +67,8 @@ def main(cfg: DictConfig) -> float:
     stop = StopRequests()  # obeyed in the training loop, and checked again once the run is done
     try:
         with write_failures_explained(run_dir), sole_trainer(run_dir):
+            if hydra_cfg.mode == RunMode.MULTIRUN and not cfg.resume:
+                cfg = continue_earlier_job(cfg, run_dir)
             accuracy = train(cfg, run_dir, stop, choices, list(hydra_cfg.overrides.task))
         if stop.requested():
             raise StoppedAsItFinished(stop.signum, str(run_dir))
@@ -113,6 +116,7 @@ def train(
     from mnist_exp.rng import capture_rng, restore_rng
     from mnist_exp.run_files import remove_stale_temporaries, save_checkpoint
     from mnist_exp.speed import autocast, check_precision, grad_scaler, memory_format, speed_up
+    from mnist_exp.summarize import ERROR_FILE
     from mnist_exp.tensorboard_log import TensorBoardLog, flat_hparams
     from mnist_exp.validation import validate
     from mnist_exp.view_average import evaluated_network
@@ -126,6 +130,7 @@ def train(
             raise ResumeError(f"resume={cfg.resume}: that run already completed; there is nothing to resume.")
         log.info("Resuming %s from epoch %d, step %d", run_dir, len(saved["history"]) + 1, saved["step"])
         remove_stale_temporaries(run_dir)
+        (run_dir / ERROR_FILE).unlink(missing_ok=True)  # a sweep's word on the attempt that stopped
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     device = resolve_device(cfg.trainer.device)

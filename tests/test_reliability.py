@@ -425,6 +425,35 @@ def test_a_sweep_pointed_at_an_earlier_sweeps_dir_is_refused_before_it_starts(tm
     assert run_files_of(sweep_dir / "0") == {k[2:]: v for k, v in before.items() if k.startswith("0/")}
 
 
+def test_a_sweep_job_started_again_continues_its_unfinished_run_and_keeps_a_completed_one(tmp_path):
+    """A requeued SLURM task, or a sweep run again with jobs named by their overrides, runs a job
+    in the dir it ran in before: it used to train from scratch over what was there."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *LONG, "model=tiny_5k", "hydra.sweep.subdir=${hydra.job.override_dirname}",
+            f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    process = start_cli(*args, cwd=tmp_path)
+    wait_for_line(process, "Epoch 1/2 |")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    [job_dir] = [path.parent for path in sweep_dir.glob("*/metrics.json")]
+    first_epoch = history_without_timing(job_dir)
+    (job_dir / "error.txt").write_text("OutputDirError: as a sweep writes for a job that failed\n")
+
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Continuing the unfinished run (interrupted)" in (job_dir / "train.log").read_text()
+    assert json.loads((job_dir / "metrics.json").read_text())["status"] == "completed"
+    assert history_without_timing(job_dir)[:1] == first_epoch and len(history_without_timing(job_dir)) == 2
+    assert not (job_dir / "error.txt").exists(), "the stopped attempt's error is not the run's"
+
+    before = run_files_of(job_dir, "train.log")
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    refused = f"Error: {job_dir} already holds a run (completed); this sweep job would overwrite"
+    assert refused in result.stderr
+    assert run_files_of(job_dir, "train.log") == before
+
+
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
     """A kill between the last epoch's checkpoint and the run's completion: resuming trains
     nothing more, marks the run completed and writes the test diagnostics for its final weights."""

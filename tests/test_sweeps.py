@@ -170,7 +170,8 @@ def test_ctrl_c_on_a_parallel_sweep_ends_it_with_every_job_resumable(tmp_path):
     assert {row["status"] for row in summary_rows(sweep_dir)} <= {"running", "interrupted"}
     for job in job_dirs(sweep_dir):  # resumable: a whole checkpoint of an unfinished run
         state = torch.load(job / "checkpoints" / "last.pt", weights_only=True)
-        assert state["status"] == metrics(job)["status"] and len(state["history"]) >= 1
+        # A worker stopped between its checkpoint and its metrics.json leaves them a status apart.
+        assert state["status"] in {"running", "interrupted"} and len(state["history"]) >= 1
 
 
 @needs_submitit
