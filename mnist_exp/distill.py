@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_exp.device_dataset import split_indices
-from mnist_exp.errors import ConfigError
+from mnist_exp.errors import ConfigError, resume_command
 from mnist_exp.loop import cross_entropy
 from mnist_exp.trained_model import CheckpointError, load_trained_model
 from mnist_exp.validation import TRAIN_SPLIT
@@ -63,7 +63,7 @@ def load_teacher(path: Path, data_cfg) -> nn.Module:
     if trained.status != "completed":
         raise ConfigError(
             f"trainer.teacher={path}: that run did not finish (status {trained.status!r}); "
-            f"resume it first (python -m mnist_exp resume={path}) or give a finished run"
+            f"resume it first ({resume_command(path)}) or give a finished run"
         )
     teacher_data = trained.config["data"]
     if (teacher_data.get("name"), trained.mean, trained.std) != (data_cfg.name, data_cfg.mean, data_cfg.std):

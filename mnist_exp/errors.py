@@ -5,9 +5,23 @@
 
 from __future__ import annotations
 
+import re
 import signal
+from pathlib import Path
 
 from hydra.errors import CompactHydraException
+
+# What Hydra's override grammar takes unquoted in a path; a sweep dir named by
+# `${hydra.job.override_dirname}` has '=' and ',' in it, which it does not.
+PLAIN_PATH = re.compile(r"[\w./:@%+~-]+")
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The command that continues the run in `run_dir`, quoted for Hydra and the shell where the
+    path needs it, so that it can be pasted as printed."""
+    path = str(run_dir)
+    override = f"resume={path}" if PLAIN_PATH.fullmatch(path) else f"\"resume='{path}'\""
+    return f"python -m mnist_exp {override}"
 
 
 class UserError(CompactHydraException):
@@ -70,7 +84,7 @@ class Interrupted(Stopped):
         super().__init__(
             signum,
             f"Interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; "
-            f"state saved. Resume with: python -m mnist_exp resume={run_dir}",
+            f"state saved. Resume with: {resume_command(run_dir)}",
         )
 
 

@@ -9,7 +9,6 @@ resume pointed away from its run's own directory.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +17,13 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_exp.errors import OutputDirError, ResumeError, UserError
+from mnist_exp.errors import OutputDirError, ResumeError, UserError, resume_command
 from mnist_exp.resume import checkpoint_path, run_dir_of
 from mnist_exp.run_dirs import read_metrics
 from mnist_exp.run_files import is_out_of_space
 from mnist_exp.run_lock import sole_trainer
 
 FRESH_DIR = ", or leave it out for a new timestamped one."
-log = logging.getLogger(__name__)
 
 
 # A full disk still takes an empty file; one block of data shows there is room to start.
@@ -75,7 +73,7 @@ def _require_new_run_dir(run_dir: str) -> None:
     status = _trained_run_status(Path(run_dir))
     if status is None:
         return
-    carry_on = "" if status == "completed" else f" Continue it with: python -m mnist_exp resume={run_dir}."
+    carry_on = "" if status == "completed" else f" Continue it with: {resume_command(run_dir)}."
     raise OutputDirError(
         f"{run_dir} already holds a run ({status}); a new run there would overwrite its checkpoints, "
         f"metrics and TensorBoard events.{carry_on} For a new run, choose another hydra.run.dir{FRESH_DIR}"
@@ -100,18 +98,17 @@ def _require_new_sweep_dir(config: DictConfig) -> None:
 def continue_earlier_job(config: DictConfig, job_dir: Path) -> DictConfig:
     """A sweep job's directory is fixed by the sweep, so a job started again (a requeued or
     pre-empted SLURM task, or a sweep run again under `hydra.sweep.subdir=${hydra.job.override_dirname}`)
-    finds its own earlier run there, with `.hydra/` already rewritten by Hydra. An unfinished run
-    is continued from its checkpoint, as `resume=` would; a completed one is not trained over."""
+    finds its own earlier run there, with `.hydra/` already rewritten by Hydra. The job goes on from
+    that run's checkpoint, as `resume=` would: an unfinished run trains on, a completed one gives
+    its result again, and a run of another config is refused."""
     status = _trained_run_status(job_dir)
     if status is None:
         return config
-    if status == "completed" or not (job_dir / "checkpoints" / "last.pt").is_file():
+    if not (job_dir / "checkpoints" / "last.pt").is_file():
         raise OutputDirError(
-            f"{job_dir} already holds a run ({status}); this sweep job would overwrite its checkpoints, "
-            "metrics and TensorBoard events. Sweep only the values not run yet, or choose another "
-            "hydra.sweep.dir."
+            f"{job_dir} already holds a run ({status}) without its checkpoints/last.pt; this sweep job "
+            "would overwrite its metrics and TensorBoard events. Choose another hydra.sweep.dir."
         )
-    log.info("Continuing the unfinished run (%s) this job left in %s", status, job_dir)
     continued = config.copy()
     continued.resume = str(job_dir)
     return continued

@@ -76,14 +76,19 @@ def _plain(value):
     return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
 
 
+def is_sweep_job_rerun(overrides: list[str]) -> bool:
+    """A resume that no `resume=` asked for: a sweep job carrying on in its own dir
+    (`preflight.continue_earlier_job`)."""
+    return not any(override.startswith("resume=") for override in overrides)
+
+
 def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictConfig:
     """The checkpoint's config, plus those command-line overrides that do not change the run."""
     resumed = saved_config_read_today(saved)  # keys added since the checkpoint: off, as it ran
-    # Without resume= on the command line, a sweep job is continuing what it found in its own dir.
     fix = (
-        "Drop it to continue that run, or start a new run without resume=."
-        if any(o.startswith("resume=") for o in overrides)
-        else "That run is another job's: give this sweep a hydra.sweep.dir of its own."
+        "That run is another job's: give this sweep a hydra.sweep.dir of its own."
+        if is_sweep_job_rerun(overrides)
+        else "Drop it to continue that run, or start a new run without resume=."
     )
     for override in overrides:
         key, _, _value = override.lstrip("+~").partition("=")

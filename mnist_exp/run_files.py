@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mnist_exp.errors import OutputDirError
+from mnist_exp.errors import OutputDirError, resume_command
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -72,7 +72,7 @@ def write_failures_explained(run_dir: Path) -> Iterator[None]:
             raise
         raise OutputDirError(
             f"cannot write into {run_dir} ({error.strerror}). Free disk space or make it writable; "
-            f"a run that saved checkpoints/last.pt then continues with: python -m mnist_exp resume={run_dir}"
+            f"a run that saved checkpoints/last.pt then continues with: {resume_command(run_dir)}"
         ) from error
     finally:
         threading.excepthook = default_hook

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from mnist_exp.errors import OutputDirError
+from mnist_exp.errors import OutputDirError, resume_command
 
 try:
     import fcntl
@@ -44,7 +44,7 @@ def take_lock(handle: TextIO, run_dir: Path) -> None:
         holder = handle.read().strip() or "unknown"
         raise OutputDirError(
             f"another process (pid {holder}) is training in {run_dir}. Wait for it to finish, or stop "
-            f"it (kill -INT {holder}) and resume it with: python -m mnist_exp resume={run_dir}"
+            f"it (kill -INT {holder}) and resume it with: {resume_command(run_dir)}"
         ) from None
     except OSError as error:  # a file system without flock (some NFS or Lustre mounts)
         log.warning("cannot lock %s (%s): nothing stops a second process training there", run_dir, error)

@@ -112,7 +112,7 @@ def train(
     from mnist_exp.metrics import RunMetrics
     from mnist_exp.models import count_parameters, layer_summary
     from mnist_exp.optim import Schedule, build_optimizer
-    from mnist_exp.resume import resume_checkpoint, resumed_config
+    from mnist_exp.resume import is_sweep_job_rerun, resume_checkpoint, resumed_config
     from mnist_exp.rng import capture_rng, restore_rng
     from mnist_exp.run_files import remove_stale_temporaries, save_checkpoint
     from mnist_exp.speed import autocast, check_precision, grad_scaler, memory_format, speed_up
@@ -127,7 +127,13 @@ def train(
         saved = resume_checkpoint(cfg.resume)
         cfg = resumed_config(cfg, saved["config"], overrides)
         if saved["status"] == "completed":
-            raise ResumeError(f"resume={cfg.resume}: that run already completed; there is nothing to resume.")
+            if not is_sweep_job_rerun(overrides):
+                done = f"resume={cfg.resume}: that run already completed; there is nothing to resume."
+                raise ResumeError(done)
+            log.info("%s holds this job's completed run: its result stands, not trained again", run_dir)
+            return sweep_result(saved["history"][-1])
+        if is_sweep_job_rerun(overrides):
+            log.info("Continuing the unfinished run (%s) this job left in %s", saved["status"], run_dir)
         log.info("Resuming %s from epoch %d, step %d", run_dir, len(saved["history"]) + 1, saved["step"])
         remove_stale_temporaries(run_dir)
         (run_dir / ERROR_FILE).unlink(missing_ok=True)  # a sweep's word on the attempt that stopped
@@ -300,4 +306,9 @@ def train(
     board.log_hparams(flat_hparams(cfg, choices or {}), {f"hparam/{k}": v for k, v in headline.items()}, step)
     board.close()
     console.show_final_summary(final, str(run_dir))
-    return final.get("final_val_acc", final["final_test_acc"])
+    return sweep_result(final["history"][-1])
+
+
+def sweep_result(last_epoch: dict) -> float:
+    """What a sweeper optimises: the final validation accuracy where a split exists, else test's."""
+    return last_epoch.get("val_acc", last_epoch["test_acc"])

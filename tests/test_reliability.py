@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -425,7 +427,7 @@ def test_a_sweep_pointed_at_an_earlier_sweeps_dir_is_refused_before_it_starts(tm
     assert run_files_of(sweep_dir / "0") == {k[2:]: v for k, v in before.items() if k.startswith("0/")}
 
 
-def test_a_sweep_job_started_again_continues_its_unfinished_run_and_keeps_a_completed_one(tmp_path):
+def test_a_sweep_job_started_again_goes_on_from_its_earlier_run_in_its_dir(tmp_path):
     """A requeued SLURM task, or a sweep run again with jobs named by their overrides, runs a job
     in the dir it ran in before: it used to train from scratch over what was there."""
     sweep_dir = tmp_path / "sweep"
@@ -434,8 +436,11 @@ def test_a_sweep_job_started_again_continues_its_unfinished_run_and_keeps_a_comp
     process = start_cli(*args, cwd=tmp_path)
     wait_for_line(process, "Epoch 1/2 |")
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=120) == 130
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output[-3000:]
     [job_dir] = [path.parent for path in sweep_dir.glob("*/metrics.json")]
+    # Its dir's name holds '=' and ',': the printed command quotes it, for Hydra and the shell.
+    [resume] = re.findall(r"Resume with: python -m mnist_exp (.*)$", output, re.MULTILINE)
     first_epoch = history_without_timing(job_dir)
     (job_dir / "error.txt").write_text("OutputDirError: as a sweep writes for a job that failed\n")
 
@@ -448,10 +453,11 @@ def test_a_sweep_job_started_again_continues_its_unfinished_run_and_keeps_a_comp
 
     before = run_files_of(job_dir, "train.log")
     result = run_cli(*args, cwd=tmp_path)
-    assert result.returncode == 1
-    refused = f"Error: {job_dir} already holds a run (completed); this sweep job would overwrite"
-    assert refused in result.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "holds this job's completed run: its result stands" in (job_dir / "train.log").read_text()
     assert run_files_of(job_dir, "train.log") == before
+    result = run_cli(*shlex.split(resume), cwd=tmp_path)
+    assert_user_error(result, f"Error: resume={job_dir}: that run already completed; there is nothing to")
 
 
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):

@@ -34,6 +34,16 @@ def test_overrides_that_change_the_run_are_refused(compose_config, override):
         resumed_config(cfg, saved, ["resume=somewhere", override])
 
 
+def test_a_sweep_job_finding_another_jobs_run_in_its_dir_is_told_to_move(compose_config):
+    """No resume= on its command line: the sweep job set it, to go on in its own dir."""
+    saved = saved_config(compose_config, "seed=1")
+    cfg = compose_config("seed=2")
+    cfg.resume = "the-job-dir"
+    another_jobs = r"seed=2 contradicts .*\(seed there is 1\)\. That run is another job's"
+    with pytest.raises(ResumeError, match=another_jobs):
+        resumed_config(cfg, saved, ["seed=2"])
+
+
 def test_overrides_equal_to_the_checkpoint_are_accepted(compose_config):
     saved = saved_config(compose_config, "model=v2")
     cfg = compose_config("resume=somewhere", "model=v2")
