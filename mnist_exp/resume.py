@@ -79,7 +79,7 @@ def _plain(value):
 def is_sweep_job_rerun(overrides: list[str]) -> bool:
     """A resume that no `resume=` asked for: a sweep job carrying on in its own dir
     (`preflight.continue_earlier_job`)."""
-    return not any(override.startswith("resume=") for override in overrides)
+    return not any(override.lstrip("+~").startswith("resume=") for override in overrides)
 
 
 def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictConfig:
