@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# One worker builds the wheel for all of them: two `pip wheel` runs on the same tree at once share
+# its build/ dir. CI at 689f775 once imported the editable package instead of the installed one,
+# as a wheel built without the package would make it.
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")
