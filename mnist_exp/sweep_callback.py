@@ -27,6 +27,11 @@ log = logging.getLogger("mnist_exp")
 
 
 class SweepSummary(Callback):
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A job run again in a dir (a resume, a requeued task) makes a new attempt: the error of
+        the one before is no longer the run's, and would list it as failed once it completes."""
+        (Path(config.hydra.runtime.output_dir) / ERROR_FILE).unlink(missing_ok=True)
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if job_return.status != JobStatus.FAILED:
             return

@@ -116,7 +116,6 @@ def train(
     from mnist_exp.rng import capture_rng, restore_rng
     from mnist_exp.run_files import remove_stale_temporaries, save_checkpoint
     from mnist_exp.speed import autocast, check_precision, grad_scaler, memory_format, speed_up
-    from mnist_exp.summarize import ERROR_FILE
     from mnist_exp.tensorboard_log import TensorBoardLog, flat_hparams
     from mnist_exp.validation import validate
     from mnist_exp.view_average import evaluated_network
@@ -126,17 +125,17 @@ def train(
     if cfg.resume:
         saved = resume_checkpoint(cfg.resume)
         cfg = resumed_config(cfg, saved["config"], overrides)
+        sweep_job_rerun = is_sweep_job_rerun(overrides)
         if saved["status"] == "completed":
-            if not is_sweep_job_rerun(overrides):
+            if not sweep_job_rerun:
                 done = f"resume={cfg.resume}: that run already completed; there is nothing to resume."
                 raise ResumeError(done)
             log.info("%s holds this job's completed run: its result stands, not trained again", run_dir)
             return sweep_result(saved["history"][-1])
-        if is_sweep_job_rerun(overrides):
+        if sweep_job_rerun:
             log.info("Continuing the unfinished run (%s) this job left in %s", saved["status"], run_dir)
         log.info("Resuming %s from epoch %d, step %d", run_dir, len(saved["history"]) + 1, saved["step"])
         remove_stale_temporaries(run_dir)
-        (run_dir / ERROR_FILE).unlink(missing_ok=True)  # a sweep's word on the attempt that stopped
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     device = resolve_device(cfg.trainer.device)
