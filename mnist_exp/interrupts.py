@@ -1,7 +1,10 @@
-"""Ctrl-C and SIGTERM (what SLURM sends before pre-emption) as requests to stop cleanly.
+"""Ctrl-C, SIGTERM and SIGUSR2 as requests to stop cleanly.
 
 The first signal asks the training loop to stop at the next batch boundary, where it saves its
 state; a second Ctrl-C exits at once (the files on disk are always complete: writes are atomic).
+SIGUSR2 is what a SLURM job of the submitit launcher gets before its time limit or pre-emption:
+submitit's own handler requeues the job at once, which would end the run mid-epoch, so the run
+takes the signal first and hands it on (`hand_over`) once its state is saved.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import os
 import signal
 import threading
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+SIGUSR2 = getattr(signal, "SIGUSR2", None)  # absent on Windows
+HANDLED = (signal.SIGINT, signal.SIGTERM) + ((SIGUSR2,) if SIGUSR2 else ())
 
 
 class StopRequests:
@@ -39,3 +43,11 @@ class StopRequests:
     def __exit__(self, *_exc) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+    def hand_over(self) -> None:
+        """Once the state is saved, pass an obeyed SIGUSR2 to the handler it displaced: under
+        submitit, that requeues the job, which then goes on from the saved state, and exits; or
+        it fails the job with submitit's reason (say, too many time-outs)."""
+        displaced = self._previous.get(SIGUSR2)
+        if self.signum == SIGUSR2 and callable(displaced):
+            displaced(self.signum, None)

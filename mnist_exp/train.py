@@ -78,6 +78,8 @@ def main(cfg: DictConfig) -> float:
             raise
         print(f"Error: {error}", file=sys.stderr)
         logging.getLogger("mnist_exp.logfile").error("%s", error)
+        if isinstance(error, Stopped):
+            stop.hand_over()  # a submitit job's SIGUSR2 goes on to its requeue
         if hydra_cfg.mode == RunMode.RUN or isinstance(error, Stopped):
             sys.exit(error.exit_code)
         raise  # in a sweep: this job fails, the others go on
@@ -90,7 +92,7 @@ def train(
     choices: dict | None = None,
     overrides: list[str] = (),
 ) -> float:
-    """Train as configured, writing everything into `run_dir`; `stop` catches Ctrl-C and SIGTERM
+    """Train as configured, writing everything into `run_dir`; `stop` catches Ctrl-C, SIGTERM and SIGUSR2
     during the training loop, which then saves its state and raises `Interrupted`.
 
     Returns the final validation accuracy when a validation split exists (what a sweeper should

@@ -124,7 +124,7 @@ LONG = ["trainer.epochs=2", "data.train_subset=6000", "data.batch_size=32", "tra
         "trainer.threads=1", "scheduler=onecycle", "seed=7"]  # fmt: skip
 
 
-@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGUSR2, 140)])
 def test_signal_stops_at_a_batch_boundary_and_saves_resumable_state(tmp_path, signum, code):
     run_dir = tmp_path / "run"
     process = start_cli(*LONG, f"hydra.run.dir={run_dir}", cwd=tmp_path)
@@ -199,6 +199,27 @@ def test_the_stop_notice_is_written_even_when_the_signal_lands_inside_a_write():
     assert result.returncode == 0, result.stderr
     notice = "SIGTERM received: stopping at the next batch boundary (Ctrl-C again to exit at once)"
     assert result.stderr == notice + "\n"
+
+
+def test_sigusr2_goes_on_to_the_handler_it_displaced_only_when_handed_over():
+    """Submitit's SIGUSR2 handler requeues a SLURM job at once; the run must save first."""
+    script = (
+        "import os, signal\n"
+        "from mnist_exp.interrupts import StopRequests\n"
+        "seen = []\n"
+        "signal.signal(signal.SIGUSR2, lambda signum, _frame: seen.append(signum))\n"
+        "with StopRequests() as stop:\n"
+        "    os.kill(os.getpid(), signal.SIGUSR2)\n"
+        "    assert stop.requested() and seen == []\n"
+        "stop.hand_over()\n"
+        "assert seen == [signal.SIGUSR2], seen\n"
+        "with StopRequests() as stop:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "stop.hand_over()\n"
+        "assert seen == [signal.SIGUSR2], 'only SIGUSR2 is handed over'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 def test_ctrl_c_before_the_training_loop_exits_130_without_a_traceback(tmp_path):

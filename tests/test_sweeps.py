@@ -181,6 +181,39 @@ def test_local_isolated_sweep_runs_each_job_in_its_own_process(tmp_path):
     assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2
 
 
+def wait_for_file_line(path: Path, text: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.is_file() and text in path.read_text()):
+        assert time.monotonic() < deadline, f"no {text!r} in {path}"
+        time.sleep(0.1)
+
+
+@needs_submitit
+def test_a_job_stopped_by_sigusr2_saves_then_submitit_requeues_it_to_go_on(tmp_path):
+    """Submitit sends a job SIGUSR2 before its time limit or pre-emption (on SLURM, through
+    sbatch's `--signal`) and requeues it; its local launcher does the same. The job first stops
+    at a batch boundary and saves, so the requeued job goes on from there, mid-epoch."""
+    sweep_dir = tmp_path / "sweep"
+    long_epochs = ["trainer.epochs=2", "data.train_subset=6000", "data.batch_size=32"]
+    process = start_cli(
+        "-m", "hydra/launcher=local_isolated", *QUICK, *long_epochs, "seed=7", f"hydra.sweep.dir={sweep_dir}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    job = sweep_dir / "0"
+    wait_for_file_line(job / "train.log", "Epoch 1/2 |")
+    os.kill(int((job / ".lock").read_text()), signal.SIGUSR2)
+    output = process.communicate(timeout=300)[0]
+
+    assert process.returncode == 0, output[-3000:]
+    log = (job / "train.log").read_text()
+    stopped = re.search(r"Interrupted by SIGUSR2 at epoch 2, step (\d+); state saved", log)
+    assert stopped, log[-3000:]
+    assert "Continuing the unfinished run (interrupted)" in log
+    assert f"from epoch 2, step {stopped[1]}" in log
+    assert metrics(job)["status"] == "completed" and len(metrics(job)["history"]) == 2
+    assert [row["status"] for row in summary_rows(sweep_dir)] == ["completed"]
+
+
 def test_a_sweep_with_a_failed_job_still_ends_with_its_summary(tmp_path):
     """Hydra skips `on_multirun_end` when a job failed; the summary comes as the process exits."""
     result, sweep_dir = sweep("optimizer.lr=0.001,-1", cwd=tmp_path)
