@@ -165,6 +165,11 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert not list(tmp_path.glob("outputs")), "resume reuses the run's own directory"
 
 
+def run_python(script: str) -> subprocess.CompletedProcess:
+    """A Python script in a process of its own: signals sent there reach nothing else."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+
 def test_second_ctrl_c_exits_at_once(tmp_path):
     script = (
         "import os, signal, time\n"
@@ -176,7 +181,7 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
         "    time.sleep(30)\n"
     )
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = run_python(script)
     assert result.returncode == 130
     assert time.monotonic() - started < 25, "did not wait for the sleep"
 
@@ -195,7 +200,7 @@ def test_the_stop_notice_is_written_even_when_the_signal_lands_inside_a_write():
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    assert stop.requested()\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = run_python(script)
     assert result.returncode == 0, result.stderr
     notice = "SIGTERM received: stopping at the next batch boundary (Ctrl-C again to exit at once)"
     assert result.stderr == notice + "\n"
@@ -218,7 +223,7 @@ def test_sigusr2_goes_on_to_the_handler_it_displaced_only_when_handed_over():
         "stop.hand_over()\n"
         "assert seen == [signal.SIGUSR2], 'only SIGUSR2 is handed over'\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = run_python(script)
     assert result.returncode == 0, result.stderr
 
 
