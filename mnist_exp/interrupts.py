@@ -2,7 +2,7 @@
 
 The first signal asks the training loop to stop at the next batch boundary, where it saves its
 state; a second Ctrl-C exits at once (the files on disk are always complete: writes are atomic).
-SIGUSR2 is what a SLURM job of the submitit launcher gets before its time limit or pre-emption:
+SIGUSR2 is what a SLURM job of the submitit launcher gets before its time limit (sbatch --signal):
 submitit's own handler requeues the job at once, which would end the run mid-epoch, so the run
 takes the signal first and hands it on (`hand_over`) once its state is saved.
 """
