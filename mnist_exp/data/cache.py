@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +12,8 @@ except ImportError:  # Windows: no flock, so no cross-process lock
     fcntl = None
 
 logger = logging.getLogger(__name__)
+
+LOCK_POLL_S = 0.1  # how often a busy lock is tried again
 
 
 def default_root() -> Path:
@@ -23,12 +26,22 @@ def default_root() -> Path:
 
 @contextmanager
 def locked(path: Path):
-    """Hold an exclusive flock on `path` (created if needed) for the duration of the block."""
+    """Hold an exclusive flock on `path` (created if needed) for the duration of the block.
+
+    A busy lock is polled rather than waited for in one blocking flock: a Ctrl-C that lands just
+    before that system call begins would be noticed only once the other process lets go.
+    """
     with open(path, "a") as f:  # "a": create without truncating; closing releases the lock
-        if fcntl is not None:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                logger.info("waiting for another process holding %s", path)
-                fcntl.flock(f, fcntl.LOCK_EX)
+        if fcntl is not None and not _try_flock(f):
+            logger.info("waiting for another process holding %s", path)
+            while not _try_flock(f):
+                time.sleep(LOCK_POLL_S)
         yield
+
+
+def _try_flock(f) -> bool:
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
