@@ -1,6 +1,7 @@
 """mnist_exp.data on tiny synthetic idx files and pickles; no network."""
 
 import _thread
+import errno
 import fcntl
 import gzip
 import hashlib
@@ -178,6 +179,20 @@ def test_ctrl_c_while_waiting_for_the_cache_lock_stops_the_wait(tmp_path):
                 pass
         guard.cancel()
     assert not released.is_set(), "the wait ended only when the lock was released"
+
+
+def test_a_cache_on_a_file_system_without_flock_is_filled_unlocked_with_a_warning(
+    tmp_path, tiny_files, monkeypatch, caplog
+):
+    def no_flock(handle, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    raw = ensure_dataset(spec(tiny_files, good_source), tmp_path)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(tiny_files)
+    (warning,) = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.getMessage().startswith(f"cannot lock {tmp_path / 'Tiny' / '.lock'} (")
+    assert "parallel runs may each fetch the data" in warning.getMessage()
 
 
 class RunsCommand:

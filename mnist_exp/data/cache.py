@@ -32,10 +32,17 @@ def locked(path: Path):
     before that system call begins would be noticed only once the other process lets go.
     """
     with open(path, "a") as f:  # "a": create without truncating; closing releases the lock
-        if fcntl is not None and not _try_flock(f):
-            logger.info("waiting for another process holding %s", path)
-            while not _try_flock(f):
-                time.sleep(LOCK_POLL_S)
+        try:
+            if fcntl is not None and not _try_flock(f):
+                logger.info("waiting for another process holding %s", path)
+                while not _try_flock(f):
+                    time.sleep(LOCK_POLL_S)
+        except OSError as error:  # a file system without flock (some NFS or Lustre mounts)
+            logger.warning(
+                "cannot lock %s (%s): parallel runs may each fetch the data; every file still lands whole",
+                path,
+                error,
+            )
         yield
 
 
