@@ -4,18 +4,22 @@ Hydra creates the run directory itself, before the task, and a failure there wou
 traceback; checking in `on_run_start` turns it into one clear message and exit code 2. Hydra
 also writes into a directory that already holds a run without a word, so a new run or sweep
 pointed at an earlier one's directory is refused here, before Hydra's first write, and so is a
-resume pointed away from its run's own directory.
+resume pointed away from its run's own directory. A single run's config, and the device it asks
+for, are checked here too, so that a mistyped value leaves no run directory behind.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from mnist_exp.errors import OutputDirError, ResumeError, UserError, resume_command
 from mnist_exp.resume import checkpoint_path, run_dir_of
@@ -128,12 +132,29 @@ def _require_resume_in_place(config: DictConfig) -> None:
         )
 
 
+def _require_runnable(config: DictConfig) -> None:
+    """The checks the run itself starts with, on the config the task will get (Hydra's node
+    removed, as Hydra does). A sweep's jobs are checked by the run alone: each job's values are
+    known only once it starts, and its directory is part of the sweep."""
+    from mnist_exp.device import resolve_device  # imports torch, which the run needs anyway
+    from mnist_exp.validation import validate
+
+    task_config = copy.deepcopy(config)
+    with read_write(task_config), open_dict(task_config):
+        del task_config["hydra"]
+    validate(task_config)
+    resolve_device(task_config.trainer.device)
+
+
 @contextmanager
 def _refusal_exits() -> Iterator[None]:
-    """A refused output location: its one line and exit code, before Hydra writes anything."""
+    """A refused run: its one line and exit code, before Hydra writes anything. Not raised on:
+    Hydra would only warn and go on to write, so HYDRA_FULL_ERROR=1 gets the traceback printed."""
     try:
         yield
     except UserError as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            traceback.print_exc()
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
 
@@ -144,6 +165,7 @@ class CheckOutputDir(Callback):
         with _refusal_exits():
             if config.resume:
                 _require_resume_in_place(config)
+            _require_runnable(config)
             _require_writable(config.hydra.run.dir, "hydra.run.dir")
             _require_free(config.hydra.run.dir)
             if not config.resume:

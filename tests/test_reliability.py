@@ -41,13 +41,14 @@ def assert_user_error(result: subprocess.CompletedProcess, first_line_part: str,
 def test_out_of_range_value_exits_2_with_one_message_and_no_traceback(tmp_path):
     result = run_cli("model.dropout=1.5", *TINY, cwd=tmp_path)
     assert_user_error(result, "Error: Invalid config: model.dropout=1.5 is not allowed: must be in [0, 1)")
-    assert not list(tmp_path.rglob("metrics.json")), "nothing ran"
+    assert list(tmp_path.iterdir()) == [], "refused before Hydra made a run dir"
 
 
 def test_full_trace_only_with_hydra_full_error(tmp_path):
     result = run_cli("optimizer.lr=-1", *TINY, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "ConfigError" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "refused before Hydra made a run dir"
 
 
 def test_wrong_type_is_refused_while_composing(tmp_path):
@@ -96,7 +97,7 @@ def test_following_hydras_advice_to_add_the_unknown_key_with_plus_is_refused_too
     assert_user_error(
         result, "Error: Invalid config: trainer.epoch=3 is not a known key: did you mean trainer.epochs?"
     )
-    assert not list(tmp_path.rglob("metrics.json")), "nothing ran"
+    assert list(tmp_path.iterdir()) == [], "refused before Hydra made a run dir"
 
 
 @pytest.mark.skipif(
@@ -107,6 +108,7 @@ def test_absent_cuda_says_what_is_available(tmp_path, device):
     result = run_cli(f"trainer.device={device}", "trainer.epochs=1", "data.train_subset=500", cwd=tmp_path)
     assert_user_error(result, f"trainer.device={device} is not available on this machine")
     assert "Available: cpu" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "refused before Hydra made a run dir"
 
 
 def test_unwritable_output_dir_fails_before_training(tmp_path):
