@@ -47,7 +47,8 @@ def _check(cfg: DictConfig, key: str, ok, allowed: str) -> str | None:
 def _range_problems(cfg: DictConfig):
     at_least_one = (lambda v: v >= 1), "must be >= 1"
     yield _check(cfg, "seed", lambda v: -(2**63) <= v < 2**63, "must fit in 64 bits: [-2**63, 2**63)")
-    yield _check(cfg, "trainer.epochs", *at_least_one)
+    epochs_problem = _check(cfg, "trainer.epochs", *at_least_one)
+    yield epochs_problem
     yield _check(cfg, "trainer.log_every_n_steps", *at_least_one)
     yield _check(cfg, "trainer.threads", lambda v: v >= 0, "must be >= 0 (0: torch's default)")
     yield _check(
@@ -79,12 +80,13 @@ def _range_problems(cfg: DictConfig):
     yield _check(
         cfg, "data.augment.elastic_sigma", lambda v: 0.5 <= v <= 14, "must be in [0.5, 14] pixels (typical 4)"
     )
-    yield _check(
-        cfg,
-        "data.augment.clean_final_epochs",
-        lambda v: 0 <= v <= cfg.trainer.epochs,
-        f"must be in [0, trainer.epochs={cfg.trainer.epochs}]",
-    )
+    if not epochs_problem:  # a range up to a bad trainer.epochs would only repeat its problem
+        yield _check(
+            cfg,
+            "data.augment.clean_final_epochs",
+            lambda v: 0 <= v <= cfg.trainer.epochs,
+            f"must be in [0, trainer.epochs={cfg.trainer.epochs}]",
+        )
     yield _check(cfg, "trainer.label_smoothing", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "trainer.ema_decay", lambda v: 0 <= v < 1, "must be in [0, 1) (0: off; typical 0.999)")
     yield _check(
@@ -108,7 +110,7 @@ def _range_problems(cfg: DictConfig):
     if cfg.trainer.cuda_graphs:
         yield from _cuda_graph_problems(cfg)
     if cfg.scheduler:
-        yield from _scheduler_problems(cfg)
+        yield from _scheduler_problems(cfg, epochs_ok=not epochs_problem)
 
 
 def _group_problems(cfg: DictConfig):
@@ -152,19 +154,24 @@ def _cuda_graph_problems(cfg: DictConfig):
         yield "trainer.cuda_graphs=true and trainer.compile=true both rebuild the step: keep one of them"
 
 
-def _scheduler_problems(cfg: DictConfig):
-    yield _check(cfg, "scheduler.T_max", lambda v: v >= 1, "must be >= 1")
+def _scheduler_problems(cfg: DictConfig, epochs_ok: bool):
+    # T_max and OneCycle's epochs left at ${trainer.epochs} share its problem, reported under its name.
+    written = OmegaConf.to_container(cfg.scheduler, resolve=False)
+    following_bad_epochs = set() if epochs_ok else {k for k, v in written.items() if v == "${trainer.epochs}"}
+    if "T_max" not in following_bad_epochs:
+        yield _check(cfg, "scheduler.T_max", lambda v: v >= 1, "must be >= 1")
     yield _check(cfg, "scheduler.eta_min", lambda v: v >= 0, "must be >= 0 (the learning rate it ends at)")
     yield _check(cfg, "scheduler.step_size", lambda v: v >= 1, "must be >= 1")
     yield _check(cfg, "scheduler.gamma", lambda v: 0 < v <= 1, "must be in (0, 1]")
     yield _check(cfg, "scheduler.max_lr", lambda v: v > 0, "must be > 0")
     yield _check(cfg, "scheduler.pct_start", lambda v: 0 < v < 1, "must be in (0, 1)")
-    yield _check(
-        cfg,
-        "scheduler.epochs",
-        lambda v: v >= cfg.trainer.epochs,
-        f"OneCycle must cover trainer.epochs={cfg.trainer.epochs} (leave it at ${{trainer.epochs}})",
-    )
+    if "epochs" not in following_bad_epochs:
+        yield _check(
+            cfg,
+            "scheduler.epochs",
+            lambda v: v >= cfg.trainer.epochs,
+            f"OneCycle must cover trainer.epochs={cfg.trainer.epochs} (leave it at ${{trainer.epochs}})",
+        )
     yield _check(cfg, "scheduler.anneal_strategy", lambda v: v in ("cos", "linear"), "one of cos, linear")
     yield _check(cfg, "scheduler.div_factor", lambda v: v > 0, "must be > 0 (typical 25)")
     yield _check(cfg, "scheduler.final_div_factor", lambda v: v > 0, "must be > 0 (typical 1e4)")

@@ -96,6 +96,20 @@ def test_every_problem_is_reported_at_once(compose_config):
     assert str(error.value).count("is not allowed") == 3
 
 
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_a_bad_epoch_count_is_reported_once_not_again_by_the_keys_that_follow_it(compose_config, scheduler):
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(f"scheduler={scheduler}", "trainer.epochs=-1"))
+    assert str(error.value) == "Invalid config: trainer.epochs=-1 is not allowed: must be >= 1"
+
+
+def test_a_scheduler_length_set_on_its_own_is_still_checked_beside_a_bad_epoch_count(compose_config):
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config("trainer.epochs=0", "scheduler.T_max=0"))
+    assert str(error.value).count("is not allowed") == 2
+    assert "scheduler.T_max=0 is not allowed" in str(error.value)
+
+
 def test_missing_mandatory_value_fails_at_start(compose_config):
     with pytest.raises(ConfigError, match=r"model.name is missing \(\?\?\?\)"):
         validate(compose_config("model.name=???"))
