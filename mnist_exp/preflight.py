@@ -148,8 +148,9 @@ def _require_runnable(config: DictConfig) -> None:
 
 @contextmanager
 def _refusal_exits() -> Iterator[None]:
-    """A refused run: its one line and exit code, before Hydra writes anything. Not raised on:
-    Hydra would only warn and go on to write, so HYDRA_FULL_ERROR=1 gets the traceback printed."""
+    """A refused run: its one line and exit code, before Hydra writes anything. It exits rather
+    than raising, since Hydra only warns about a callback's exception and goes on to write; so
+    HYDRA_FULL_ERROR=1 gets the traceback printed here."""
     try:
         yield
     except UserError as error:
