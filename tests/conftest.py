@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +14,14 @@ import pytest
 from hydra import compose, initialize_config_module
 
 import mnist_exp.train  # noqa: F401  registers the config schemas and resolvers, as the CLI does
+
+
+def pytest_configure(config):
+    """A shell without job control starts a background command (`python -m pytest > log &` in a
+    script) with Ctrl-C ignored, which every CLI the tests start inherits: the Ctrl-C tests would
+    then wait on processes that cannot hear it. Python's own handler is what a terminal gives."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
