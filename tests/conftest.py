@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import signal
 import subprocess
@@ -22,6 +24,16 @@ def pytest_configure(config):
     then wait on processes that cannot hear it. Python's own handler is what a terminal gives."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture
+def no_flock(monkeypatch):
+    """flock failing as on a file system without it (some NFS or Lustre mounts)."""
+
+    def refuse(handle, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
 
 
 @pytest.fixture

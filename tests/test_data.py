@@ -1,7 +1,6 @@
 """mnist_exp.data on tiny synthetic idx files and pickles; no network."""
 
 import _thread
-import errno
 import fcntl
 import gzip
 import hashlib
@@ -182,12 +181,8 @@ def test_ctrl_c_while_waiting_for_the_cache_lock_stops_the_wait(tmp_path):
 
 
 def test_a_cache_on_a_file_system_without_flock_is_filled_unlocked_with_a_warning(
-    tmp_path, tiny_files, monkeypatch, caplog
+    tmp_path, tiny_files, no_flock, caplog
 ):
-    def no_flock(handle, operation):
-        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
-
-    monkeypatch.setattr(fcntl, "flock", no_flock)
     raw = ensure_dataset(spec(tiny_files, good_source), tmp_path)
     assert sorted(p.name for p in raw.iterdir()) == sorted(tiny_files)
     (warning,) = [record for record in caplog.records if record.levelname == "WARNING"]

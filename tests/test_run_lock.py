@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 import os
 
 import pytest
 
-from mnist_exp import run_lock
 from mnist_exp.errors import OutputDirError
 from mnist_exp.run_lock import sole_trainer
 
@@ -32,11 +30,7 @@ def test_the_lock_is_free_again_once_the_trainer_is_done(tmp_path):
         assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
 
 
-def test_a_file_system_without_flock_trains_unlocked_with_a_warning(tmp_path, monkeypatch, caplog):
-    def no_flock(handle, operation):
-        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
-
-    monkeypatch.setattr(run_lock.fcntl, "flock", no_flock)
+def test_a_file_system_without_flock_trains_unlocked_with_a_warning(tmp_path, no_flock, caplog):
     entered = False
     with sole_trainer(tmp_path):
         entered = True
