@@ -93,15 +93,17 @@ def test_sgd_uses_nesterov_momentum(compose_config):
 
 
 def test_fashion_preset_is_v3_plus_with_mirrors_longer_without_dropout_and_mirror_scored(compose_config):
-    """v3_plus's later weight decay (round 5) was chosen on digits; clothes keep the one they won with."""
+    """v3_plus's later weight decay (round 5), SiLU and dropout (round 33) were chosen on digits;
+    clothes keep what they won with."""
     fashion, mnist = compose_config("experiment=fashion_v3_plus"), compose_config("experiment=v3_plus")
     assert (fashion.data.name, fashion.data.mean, fashion.data.std) == ("fashion_mnist", 0.2860, 0.3530)
     augment = fashion.data.augment
     assert (augment.hflip, augment.translate, augment.rotation, augment.scale) == (0.5, 0, 0, 0)
-    assert (fashion.trainer.epochs, fashion.model.dropout, mnist.model.dropout) == (60, 0, 0.1)
+    assert (fashion.trainer.epochs, fashion.model.dropout, mnist.model.dropout) == (60, 0, 0)
+    assert (fashion.model.activation, mnist.model.activation) == ("relu", "silu")
     assert (fashion.optimizer.weight_decay, mnist.optimizer.weight_decay) == (1e-4, 1e-2)
     assert (fashion.trainer.eval_hflip, mnist.trainer.eval_hflip) == (True, False)
-    fashion.trainer.epochs, fashion.model.dropout = mnist.trainer.epochs, mnist.model.dropout
+    fashion.trainer.epochs, fashion.model.activation = mnist.trainer.epochs, mnist.model.activation
     fashion.optimizer.weight_decay, fashion.trainer.eval_hflip = mnist.optimizer.weight_decay, False
     assert (fashion.model, fashion.optimizer, fashion.scheduler, fashion.trainer) == (
         mnist.model, mnist.optimizer, mnist.scheduler, mnist.trainer,
