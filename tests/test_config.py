@@ -93,7 +93,7 @@ def test_sgd_uses_nesterov_momentum(compose_config):
 
 
 def test_fashion_preset_is_v3_plus_with_mirrors_longer_without_dropout_and_mirror_scored(compose_config):
-    """v3_plus's later weight decay (round 5), SiLU and dropout (round 33) were chosen on digits;
+    """v3_plus's later weight decay (round 5), SiLU and no dropout (round 33) were chosen on digits;
     clothes keep what they won with."""
     fashion, mnist = compose_config("experiment=fashion_v3_plus"), compose_config("experiment=v3_plus")
     assert (fashion.data.name, fashion.data.mean, fashion.data.std) == ("fashion_mnist", 0.2860, 0.3530)
