@@ -27,11 +27,11 @@ from omegaconf import OmegaConf
 sys.path.insert(0, str(Path(__file__).parent))
 from seed_pipeline import SEED_TEST_BATCH, seed_config, seed_loaders, seed_model_and_optimizer, train_batch  # noqa: E402
 
-from mnist_exp.device_dataset import load_device_dataset  # noqa: E402
-from mnist_exp.graph_step import GraphedStep  # noqa: E402
-from mnist_exp.loop import EpochProgress, cross_entropy, evaluate, train_epoch  # noqa: E402
-from mnist_exp.optim import Schedule, build_optimizer  # noqa: E402
-from mnist_exp.speed import autocast, cpu_has_native_bf16, memory_format, speed_up  # noqa: E402
+from mnist_exp.accel.graph_step import GraphedStep  # noqa: E402
+from mnist_exp.accel.precision import autocast, cpu_has_native_bf16, memory_format, speed_up  # noqa: E402
+from mnist_exp.data.tensors import load_device_dataset  # noqa: E402
+from mnist_exp.engine.loop import EpochProgress, cross_entropy, evaluate, train_epoch  # noqa: E402
+from mnist_exp.engine.optim import Schedule, build_optimizer  # noqa: E402
 
 BATCH = 128
 

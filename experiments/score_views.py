@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
+from mnist_exp.config.validation import EVAL_SHIFT_LIMIT
 from mnist_exp.data import ensure_named, load_split
-from mnist_exp.device_dataset import normalise, split_indices
-from mnist_exp.loop import evaluate
-from mnist_exp.trained_model import CheckpointError, load_trained_model
-from mnist_exp.validation import EVAL_SHIFT_LIMIT
-from mnist_exp.view_average import ViewAveraged, evaluation_views
+from mnist_exp.data.tensors import normalise, split_indices
+from mnist_exp.engine.loop import evaluate
+from mnist_exp.engine.views import ViewAveraged, evaluation_views
+from mnist_exp.inference.checkpoint import CheckpointError, load_trained_model
 
 
 def split_of(run_dir: Path, data: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:

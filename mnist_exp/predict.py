@@ -18,9 +18,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mnist_exp.device_dataset import normalise
-from mnist_exp.digit_image import IMAGE_SUFFIXES, DigitImageError, mnist_digit
-from mnist_exp.trained_model import CheckpointError, TrainedModel, load_trained_model
+from mnist_exp.data.tensors import normalise
+from mnist_exp.inference.checkpoint import CheckpointError, TrainedModel, load_trained_model
+from mnist_exp.inference.digit_image import IMAGE_SUFFIXES, DigitImageError, mnist_digit
 
 PROG = "mnist-exp-predict"
 WIDE_ENOUGH = 200  # when piped, print file paths whole rather than folded at 80 columns

@@ -1,7 +1,7 @@
 """`python -m mnist_exp.summarize DIR`: one row per run under DIR, and the mean over seeds.
 
 It reads only what each job left on disk (`.hydra/overrides.yaml`, `metrics.json`, and the
-`error.txt` that `mnist_exp.sweep_callback` writes for a failed job), because that is the one
+`error.txt` that `mnist_exp.cli.sweep_summary` writes for a failed job), because that is the one
 source every launcher shares: Hydra hands no job results to a callback under joblib, submitit or
 Ray. So it works on a single run, a whole sweep, a sweep still running, or one with failed jobs.
 Runs that differ only in `seed=...` form one group, with the mean and standard deviation of
@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mnist_exp.errors import OutputDirError
-from mnist_exp.run_dirs import find_run_dirs, read_metrics, read_overrides
-from mnist_exp.run_files import atomic_write_bytes
+from mnist_exp.rundir.readers import find_run_dirs, read_metrics, read_overrides
+from mnist_exp.rundir.writes import atomic_write_bytes
 
 ERROR_FILE = "error.txt"
 NO_METRICS = "no metrics"

@@ -20,16 +20,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_exp.accel.job_gpu import register_job_gpu
+from mnist_exp.cli.plugins import exit_if_plugin_missing
+from mnist_exp.cli.preflight import continue_earlier_job
+from mnist_exp.cli.shorthand import expand_group_shorthand
+from mnist_exp.config.schema import register_schemas
 from mnist_exp.errors import Diverged, Interrupted, ResumeError, Stopped, StoppedAsItFinished, UserError
-from mnist_exp.interrupts import StopRequests
-from mnist_exp.job_gpu import register_job_gpu
-from mnist_exp.plugin_extras import exit_if_plugin_missing
-from mnist_exp.preflight import continue_earlier_job
-from mnist_exp.resume import register_resolvers
-from mnist_exp.run_files import write_failures_explained
-from mnist_exp.run_lock import sole_trainer
-from mnist_exp.schema import register_schemas
-from mnist_exp.shorthand import expand_group_shorthand
+from mnist_exp.rundir.lock import sole_trainer
+from mnist_exp.rundir.resume import register_resolvers
+from mnist_exp.rundir.signals import StopRequests
+from mnist_exp.rundir.writes import write_failures_explained
 
 register_schemas()
 register_resolvers()
@@ -101,26 +101,26 @@ def train(
     import torch
     from hydra.utils import instantiate
 
-    from mnist_exp import console
-    from mnist_exp.augment import RandomWarp, augment_generator, augments_epoch
+    from mnist_exp.accel.device import resolve_device
+    from mnist_exp.accel.graph_step import GraphedStep, check_cuda_graphs
+    from mnist_exp.accel.precision import autocast, check_precision, grad_scaler, memory_format, speed_up
+    from mnist_exp.config.validation import validate
     from mnist_exp.data import DataUnavailableError
-    from mnist_exp.device import resolve_device
-    from mnist_exp.device_dataset import load_device_dataset
-    from mnist_exp.diagnostics import log_test_diagnostics
-    from mnist_exp.distill import training_loss
-    from mnist_exp.ema import weight_average
-    from mnist_exp.graph_step import GraphedStep, check_cuda_graphs
-    from mnist_exp.loop import EpochProgress, evaluate, loss_and_accuracy, predict_logits, train_epoch
-    from mnist_exp.metrics import RunMetrics
+    from mnist_exp.data.augment import RandomWarp, augment_generator, augments_epoch
+    from mnist_exp.data.tensors import load_device_dataset
+    from mnist_exp.engine.distill import training_loss
+    from mnist_exp.engine.loop import EpochProgress, evaluate, loss_and_accuracy, predict_logits, train_epoch
+    from mnist_exp.engine.optim import Schedule, build_optimizer
+    from mnist_exp.engine.rng import capture_rng, restore_rng
+    from mnist_exp.engine.views import evaluated_network
+    from mnist_exp.engine.weight_average import weight_average
     from mnist_exp.models import count_parameters, layer_summary
-    from mnist_exp.optim import Schedule, build_optimizer
-    from mnist_exp.resume import is_sweep_job_rerun, resume_checkpoint, resumed_config
-    from mnist_exp.rng import capture_rng, restore_rng
-    from mnist_exp.run_files import remove_stale_temporaries, save_checkpoint
-    from mnist_exp.speed import autocast, check_precision, grad_scaler, memory_format, speed_up
-    from mnist_exp.tensorboard_log import TensorBoardLog, flat_hparams
-    from mnist_exp.validation import validate
-    from mnist_exp.view_average import evaluated_network
+    from mnist_exp.monitor import console
+    from mnist_exp.monitor.diagnostics import log_test_diagnostics
+    from mnist_exp.monitor.tensorboard import TensorBoardLog, flat_hparams
+    from mnist_exp.rundir.metrics import RunMetrics
+    from mnist_exp.rundir.resume import is_sweep_job_rerun, resume_checkpoint, resumed_config
+    from mnist_exp.rundir.writes import remove_stale_temporaries, save_checkpoint
 
     validate(cfg)
     saved = None

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mnist_exp.augment import RandomWarp, augment_generator, augments_epoch
+from mnist_exp.data.augment import RandomWarp, augment_generator, augments_epoch
 
 CPU = torch.device("cpu")
 BACKGROUND = -0.1307 / 0.3081  # a black pixel, normalised as MNIST is
@@ -135,8 +135,8 @@ def test_translation_moves_ink_by_at_most_the_configured_share():
 
 def test_labels_stay_with_their_images_through_a_training_epoch():
     """Each image's ink is in the quadrant its label names; after light augmentation it still is."""
-    from mnist_exp.loop import EpochProgress, train_epoch
-    from mnist_exp.optim import Schedule
+    from mnist_exp.engine.loop import EpochProgress, train_epoch
+    from mnist_exp.engine.optim import Schedule
 
     labels = torch.arange(64) % 4
     images = torch.full((64, 1, 28, 28), BACKGROUND)

@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 import mnist_exp
-from mnist_exp.optim import Schedule, build_optimizer
+from mnist_exp.engine.optim import Schedule, build_optimizer
 
 CONF = Path(mnist_exp.__file__).parent / "conf"
 

@@ -13,15 +13,15 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from mnist_exp.augment import RandomWarp, augment_generator
-from mnist_exp.device_adam import DeviceAdam
-from mnist_exp.distill import Distillation
-from mnist_exp.ema import weight_average
-from mnist_exp.graph_step import GraphedStep
-from mnist_exp.loop import EpochProgress, cross_entropy, train_epoch
-from mnist_exp.optim import Schedule
-from mnist_exp.resume import resume_checkpoint
-from mnist_exp.speed import autocast
+from mnist_exp.accel.device_adam import DeviceAdam
+from mnist_exp.accel.graph_step import GraphedStep
+from mnist_exp.accel.precision import autocast
+from mnist_exp.data.augment import RandomWarp, augment_generator
+from mnist_exp.engine.distill import Distillation
+from mnist_exp.engine.loop import EpochProgress, cross_entropy, train_epoch
+from mnist_exp.engine.optim import Schedule
+from mnist_exp.engine.weight_average import weight_average
+from mnist_exp.rundir.resume import resume_checkpoint
 from tests.conftest import run_cli
 
 pytestmark = [

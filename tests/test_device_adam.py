@@ -1,6 +1,6 @@
 """DeviceAdam takes torch's Adam and AdamW steps, with lr and beta1 read from tensors.
 
-It is what a CUDA graph replays (`mnist_exp.graph_step`); here it runs on the CPU against torch's
+It is what a CUDA graph replays (`mnist_exp.accel.graph_step`); here it runs on the CPU against torch's
 own optimizers, under a one-cycle schedule that moves both the learning rate and beta1."""
 
 import contextlib
@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_exp.device_adam import DeviceAdam
+from mnist_exp.accel.device_adam import DeviceAdam
+from mnist_exp.accel.graph_step import GraphedStep
+from mnist_exp.engine.loop import cross_entropy
 from mnist_exp.errors import ConfigError
-from mnist_exp.graph_step import GraphedStep
-from mnist_exp.loop import cross_entropy
 
 
 def initial_model() -> nn.Module:

@@ -9,7 +9,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from mnist_exp.diagnostics import log_test_diagnostics
+from mnist_exp.monitor.diagnostics import log_test_diagnostics
 from tests.conftest import run_cli
 
 MEAN, STD = 0.1307, 0.3081

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
-from mnist_exp.distill import Distillation, load_teacher, validation_images_seen
+from mnist_exp.engine.distill import Distillation, load_teacher, validation_images_seen
+from mnist_exp.engine.loop import EpochProgress, train_epoch
+from mnist_exp.engine.optim import Schedule
 from mnist_exp.errors import ConfigError
-from mnist_exp.loop import EpochProgress, train_epoch
-from mnist_exp.optim import Schedule
 from tests.conftest import run_cli
 
 TEACHER_RUN = ("data.train_subset=1000", "data.val_size=2000", "trainer.epochs=1")

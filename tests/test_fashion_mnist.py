@@ -10,12 +10,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from mnist_exp.config.validation import validate
 from mnist_exp.data import DATASETS, FASHION_MNIST, DataUnavailableError, Source, debian, ensure_named
 from mnist_exp.data.__main__ import main as data_main
 from mnist_exp.data.idx import read_idx
-from mnist_exp.device_dataset import load_device_dataset
+from mnist_exp.data.tensors import load_device_dataset
 from mnist_exp.errors import ConfigError
-from mnist_exp.validation import validate
 from tests.test_data import TEST_LABELS, TRAIN_IMAGES, must_not_run, write_tiny_mnist
 
 

@@ -72,7 +72,7 @@ def test_the_activation_is_chosen_per_model_at_no_parameter_cost(compose_config,
 
 
 def test_the_validated_activation_names_are_the_models_own():
+    from mnist_exp.config.validation import ACTIVATIONS as VALIDATED
     from mnist_exp.models import ACTIVATIONS
-    from mnist_exp.validation import ACTIVATIONS as VALIDATED
 
     assert tuple(ACTIVATIONS) == VALIDATED

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from mnist_exp import plugin_extras
-from mnist_exp.plugin_extras import JOBLIB, exit_if_plugin_missing, missing_plugin_message, plugin_installed
+from mnist_exp.cli import plugins as plugin_extras
+from mnist_exp.cli.plugins import JOBLIB, exit_if_plugin_missing, missing_plugin_message, plugin_installed
 
 
 @pytest.fixture

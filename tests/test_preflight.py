@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from mnist_exp.cli.preflight import continue_earlier_job
 from mnist_exp.errors import OutputDirError
-from mnist_exp.preflight import continue_earlier_job
 
 
 def job_config():

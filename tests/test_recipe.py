@@ -10,14 +10,14 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from mnist_exp.device_dataset import split_indices
-from mnist_exp.ema import averaged_weights, weight_average
-from mnist_exp.loop import EpochProgress, cross_entropy, train_epoch
-from mnist_exp.metrics import RunMetrics
+from mnist_exp.cli.shorthand import expand_group_shorthand
+from mnist_exp.data.tensors import split_indices
+from mnist_exp.engine.loop import EpochProgress, cross_entropy, train_epoch
+from mnist_exp.engine.optim import Schedule
+from mnist_exp.engine.weight_average import averaged_weights, weight_average
+from mnist_exp.inference.checkpoint import load_trained_model
 from mnist_exp.models import count_parameters
-from mnist_exp.optim import Schedule
-from mnist_exp.shorthand import expand_group_shorthand
-from mnist_exp.trained_model import load_trained_model
+from mnist_exp.rundir.metrics import RunMetrics
 from tests.conftest import run_cli
 
 

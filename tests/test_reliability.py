@@ -175,7 +175,7 @@ def run_python(script: str) -> subprocess.CompletedProcess:
 def test_second_ctrl_c_exits_at_once(tmp_path):
     script = (
         "import os, signal, time\n"
-        "from mnist_exp.interrupts import StopRequests\n"
+        "from mnist_exp.rundir.signals import StopRequests\n"
         "with StopRequests() as stop:\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    assert stop.requested()\n"
@@ -193,7 +193,7 @@ def test_the_stop_notice_is_written_even_when_the_signal_lands_inside_a_write():
     console; a stream that refuses a re-entrant write, as Python's buffered writers do, stands in."""
     script = (
         "import logging, os, signal\n"
-        "from mnist_exp.interrupts import StopRequests\n"
+        "from mnist_exp.rundir.signals import StopRequests\n"
         "class MidWrite:\n"
         "    def write(self, _text): raise RuntimeError('reentrant call inside <_io.BufferedWriter>')\n"
         "    def flush(self): pass\n"
@@ -212,7 +212,7 @@ def test_sigusr2_goes_on_to_the_handler_it_displaced_only_when_handed_over():
     """Submitit's SIGUSR2 handler requeues a SLURM job at once; the run must save first."""
     script = (
         "import os, signal\n"
-        "from mnist_exp.interrupts import StopRequests\n"
+        "from mnist_exp.rundir.signals import StopRequests\n"
         "seen = []\n"
         "signal.signal(signal.SIGUSR2, lambda signum, _frame: seen.append(signum))\n"
         "with StopRequests() as stop:\n"

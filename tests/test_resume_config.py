@@ -4,7 +4,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mnist_exp.errors import ResumeError
-from mnist_exp.resume import TRAINING_STATE, resume_checkpoint, resumed_config
+from mnist_exp.rundir.resume import TRAINING_STATE, resume_checkpoint, resumed_config
 
 
 def saved_config(compose_config, *overrides):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from mnist_exp.errors import OutputDirError
-from mnist_exp.run_lock import sole_trainer
+from mnist_exp.rundir.lock import sole_trainer
 
 
 def test_a_second_trainer_in_the_same_run_dir_is_refused_naming_the_first(tmp_path):

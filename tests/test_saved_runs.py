@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from mnist_exp.data import ensure_named, load_split
-from mnist_exp.device_dataset import normalise, split_indices
+from mnist_exp.data.tensors import normalise, split_indices
+from mnist_exp.inference.checkpoint import load_trained_model
 from mnist_exp.report.cli import main as report_main
-from mnist_exp.trained_model import load_trained_model
 from tests.conftest import run_cli
 
 SAVED_RUNS = Path(__file__).parent / "fixtures" / "saved_runs"
@@ -70,7 +70,9 @@ def test_a_saved_interrupted_run_resumes_to_its_last_epoch(tmp_path):
 
 
 def test_the_report_lists_saved_runs_with_their_status(tmp_path):
-    assert report_main([str(SAVED_RUNS / "completed"), str(SAVED_RUNS / "killed"), "--out", str(tmp_path)]) == 0
+    assert (
+        report_main([str(SAVED_RUNS / "completed"), str(SAVED_RUNS / "killed"), "--out", str(tmp_path)]) == 0
+    )
 
     rows = {row["status"]: row for row in csv.DictReader((tmp_path / "report.csv").open())}
     assert set(rows) == {"completed", "running"}

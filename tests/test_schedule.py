@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from mnist_exp.loop import EpochProgress, train_epoch
+from mnist_exp.engine.loop import EpochProgress, train_epoch
+from mnist_exp.engine.optim import Schedule, build_optimizer
 from mnist_exp.models import ConvNet
-from mnist_exp.optim import Schedule, build_optimizer
 
 EPOCHS, SAMPLES, BATCH = 3, 40, 8  # 5 batches an epoch
 

@@ -10,8 +10,8 @@ import yaml
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
+from mnist_exp.cli.sweep_summary import SweepSummary
 from mnist_exp.summarize import collect, group_over_seeds, main, summarize
-from mnist_exp.sweep_callback import SweepSummary
 
 
 def make_job(

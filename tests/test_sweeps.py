@@ -23,7 +23,7 @@ import yaml
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from mnist_exp.plugin_extras import JOBLIB, OPTUNA, RAY, SUBMITIT, plugin_installed
+from mnist_exp.cli.plugins import JOBLIB, OPTUNA, RAY, SUBMITIT, plugin_installed
 from tests.conftest import run_cli, start_cli, wait_for_line
 
 pytestmark = pytest.mark.sweep
@@ -227,15 +227,15 @@ def test_a_sweep_with_a_failed_job_still_ends_with_its_summary(tmp_path):
 
 CTRL_C_AS_SCORED = """
 import os, signal, sys
-import mnist_exp.loop
+import mnist_exp.engine.loop
 from mnist_exp.train import cli
 
-score = mnist_exp.loop.predict_logits
+score = mnist_exp.engine.loop.predict_logits
 def ctrl_c_then_score(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGINT)
     return score(*args, **kwargs)
 
-mnist_exp.loop.predict_logits = ctrl_c_then_score
+mnist_exp.engine.loop.predict_logits = ctrl_c_then_score
 sys.argv[0] = "mnist_exp"
 cli()
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_exp.validation import validate
+from mnist_exp.config.validation import validate
 
 SCRIPT = Path(__file__).parent.parent / "experiments" / "validate_then_test.py"
 spec = importlib.util.spec_from_file_location("validate_then_test", SCRIPT)

@@ -2,8 +2,8 @@
 
 import pytest
 
+from mnist_exp.config.validation import validate
 from mnist_exp.errors import ConfigError
-from mnist_exp.validation import validate
 
 BAD_VALUES = {
     "seed=9223372036854775808": "seed=9223372036854775808 is not allowed: must fit in 64 bits",
@@ -133,7 +133,7 @@ def test_fused_and_foreach_together_are_refused(compose_config):
 def test_fp16_without_cuda_is_refused():
     import torch
 
-    from mnist_exp.speed import check_precision
+    from mnist_exp.accel.precision import check_precision
 
     with pytest.raises(ConfigError, match="trainer.precision=fp16 needs CUDA"):
         check_precision("fp16", torch.device("cpu"))
@@ -144,7 +144,7 @@ def test_bf16_on_a_cpu_without_it_warns_and_names_the_fix(monkeypatch, caplog, n
     """experiment=fashion_wide_1m asks for bf16; on such a CPU it still runs, but says how to go fast."""
     import torch
 
-    from mnist_exp import speed
+    from mnist_exp.accel import precision as speed
 
     monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: native)
     with caplog.at_level("WARNING", logger="mnist_exp"):
@@ -179,7 +179,7 @@ def test_the_adam_presets_can_be_graphed(compose_config, preset):
 def test_cuda_graphs_without_cuda_is_refused():
     import torch
 
-    from mnist_exp.graph_step import check_cuda_graphs
+    from mnist_exp.accel.graph_step import check_cuda_graphs
 
     with pytest.raises(ConfigError, match=r"trainer.cuda_graphs=true needs CUDA \(the run is on cpu\)"):
         check_cuda_graphs(torch.device("cpu"))
@@ -187,8 +187,8 @@ def test_cuda_graphs_without_cuda_is_refused():
 
 def test_validation_names_the_optimizers_graph_step_can_capture():
     """validation.py lists them by name so that it need not import torch."""
-    from mnist_exp.graph_step import GRAPHABLE_OPTIMIZERS
-    from mnist_exp.validation import GRAPHABLE_OPTIMIZERS as NAMES
+    from mnist_exp.accel.graph_step import GRAPHABLE_OPTIMIZERS
+    from mnist_exp.config.validation import GRAPHABLE_OPTIMIZERS as NAMES
 
     assert NAMES == tuple(f"torch.optim.{cls.__name__}" for cls in GRAPHABLE_OPTIMIZERS)
 
@@ -244,7 +244,7 @@ def test_an_added_key_is_refused_unless_it_is_read_and_torch_takes_its_value(com
 def test_a_parameter_the_target_takes_may_be_added_and_reaches_it(compose_config):
     import torch
 
-    from mnist_exp.optim import build_optimizer
+    from mnist_exp.engine.optim import build_optimizer
 
     config = compose_config("+optimizer.betas=[0.8,0.9]", "+optimizer.amsgrad=true")
     validate(config)

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_exp.data import ensure_named, load_split
-from mnist_exp.device_dataset import normalise
-from mnist_exp.loop import evaluate
-from mnist_exp.trained_model import load_trained_model
-from mnist_exp.view_average import View, ViewAveraged, evaluated_network, evaluation_views, shifted
+from mnist_exp.data.tensors import normalise
+from mnist_exp.engine.loop import evaluate
+from mnist_exp.engine.views import View, ViewAveraged, evaluated_network, evaluation_views, shifted
+from mnist_exp.inference.checkpoint import load_trained_model
 from tests.conftest import run_cli
 
 SCORE_SCRIPT = Path(__file__).parent.parent / "experiments" / "score_views.py"

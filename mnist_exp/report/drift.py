@@ -21,8 +21,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from mnist_exp.config.schema import saved_config_read_today
 from mnist_exp.report.summary import IGNORED_KEYS, Row
-from mnist_exp.schema import saved_config_read_today
 
 ABSENT = object()
 BARE_STRING = re.compile(r"[A-Za-z_][\w./-]*")

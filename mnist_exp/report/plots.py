@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mnist_exp.report.runs import Run
 from mnist_exp.report.summary import Row
-from mnist_exp.run_files import atomic_write_bytes
+from mnist_exp.rundir.writes import atomic_write_bytes
 
 WIDTH_INCHES, PLOT_HEIGHT_INCHES = 8, 5
 DPI = 100  # so every PNG is 800 pixels wide, 500 tall plus the legend's lines

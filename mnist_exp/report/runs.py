@@ -1,6 +1,6 @@
 """The runs under the directories a user names, each with its metrics, config and overrides.
 
-Finding run directories and reading their metrics and overrides live in `mnist_exp.run_dirs`,
+Finding run directories and reading their metrics and overrides live in `mnist_exp.rundir.readers`,
 shared with `mnist_exp.summarize`; only the composed config, which the report needs, is read here.
 """
 
@@ -14,7 +14,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mnist_exp.run_dirs import find_run_dirs, read_metrics, read_overrides
+from mnist_exp.rundir.readers import find_run_dirs, read_metrics, read_overrides
 
 
 class NoRunsError(Exception):

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.table import Table
 
 from mnist_exp.report.summary import Row, Stat
-from mnist_exp.run_files import atomic_write_bytes
+from mnist_exp.rundir.writes import atomic_write_bytes
 
 DASH = "—"
 README_START = "<!-- mnist-exp-report:start -->"

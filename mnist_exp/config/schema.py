@@ -99,7 +99,7 @@ class OneCycleConfig:
 
 @dataclass
 class AugmentConfig:
-    """Random warp per training sample (`mnist_exp.augment.RandomWarp`); all zero is off."""
+    """Random warp per training sample (`mnist_exp.data.augment.RandomWarp`); all zero is off."""
 
     name: str = "none"
     rotation: float = 0.0  # degrees, each way

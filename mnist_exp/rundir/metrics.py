@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mnist_exp.run_files import write_json
+from mnist_exp.rundir.writes import write_json
 
 
 class RunMetrics:

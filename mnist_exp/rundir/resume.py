@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_exp.config.schema import saved_config_read_today
 from mnist_exp.errors import ResumeError
-from mnist_exp.schema import saved_config_read_today
 
 # Keys that may differ from the checkpoint's: where and how fast it runs, not what it computes.
 RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads", "trainer.cuda_graphs")
@@ -39,7 +39,7 @@ def checkpoint_path(resume: str) -> Path:
 
 def resume_checkpoint(resume: str) -> dict:
     """The training state `resume=` names, read as warily as a trained model's checkpoint."""
-    from mnist_exp.trained_model import CheckpointError, read_checkpoint  # imports torch
+    from mnist_exp.inference.checkpoint import CheckpointError, read_checkpoint  # imports torch
 
     path = checkpoint_path(resume)
     try:

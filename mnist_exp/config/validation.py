@@ -11,16 +11,16 @@ import re
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_exp.config.unknown_keys import unknown_key_problems
 from mnist_exp.data.datasets import DATASETS
 from mnist_exp.errors import ConfigError
-from mnist_exp.unknown_keys import unknown_key_problems
 
 TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
 AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1, "elastic": 4}
 ACTIVATIONS = ("relu", "silu", "gelu")  # mnist_exp.models.ACTIVATIONS, without importing torch
-GRAPHABLE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW")  # mnist_exp.graph_step's, by name
+GRAPHABLE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW")  # mnist_exp.accel.graph_step's, by name
 EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
 
 
@@ -140,7 +140,7 @@ def _optimizer_problems(cfg: DictConfig):
 
 
 def _cuda_graph_problems(cfg: DictConfig):
-    """What `mnist_exp.graph_step` cannot capture; the device is checked once it is known."""
+    """What `mnist_exp.accel.graph_step` cannot capture; the device is checked once it is known."""
     if OmegaConf.select(cfg, "optimizer._target_") not in GRAPHABLE_OPTIMIZERS:
         yield (
             "trainer.cuda_graphs=true works with optimizer=adam or optimizer=adamw (the update it "
@@ -189,7 +189,7 @@ def _construction_problems(cfg: DictConfig):
     found by building the optimizer and scheduler once, for a stand-in layer."""
     import torch
 
-    from mnist_exp.optim import Schedule, build_optimizer
+    from mnist_exp.engine.optim import Schedule, build_optimizer
 
     try:
         optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(1, 1))

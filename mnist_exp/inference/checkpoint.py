@@ -18,7 +18,7 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from torch import nn
 
-from mnist_exp.ema import averaged_weights
+from mnist_exp.engine.weight_average import averaged_weights
 
 CHECKPOINT_NAMES = ("best.pt", "last.pt")
 ALLOWED_TARGET_PREFIX = "mnist_exp.models."

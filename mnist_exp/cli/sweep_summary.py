@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mnist_exp.errors import OutputDirError
-from mnist_exp.run_dirs import find_run_dirs, read_metrics
+from mnist_exp.rundir.readers import find_run_dirs, read_metrics
 from mnist_exp.summarize import ERROR_FILE, summarize
 
 log = logging.getLogger("mnist_exp")

@@ -3,7 +3,7 @@
 On a GPU a small CNN's step is bound by Python launching about a hundred small kernels, whatever
 the model; captured once, the step is a single launch. What changes from step to step lives in
 tensors the graph reads: the batch (copied into fixed input buffers), and the learning rate and
-first beta (`mnist_exp.device_adam`, refilled after every schedule step). Only Adam and AdamW.
+first beta (`mnist_exp.accel.device_adam`, refilled after every schedule step). Only Adam and AdamW.
 
 The first few steps run eagerly on a side stream (what capture needs), and the short last batch
 of an epoch runs eagerly too, so training is the same sequence of updates as without the graph.
@@ -17,9 +17,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mnist_exp.device_adam import DeviceAdam
+from mnist_exp.accel.device_adam import DeviceAdam
+from mnist_exp.engine.loop import LossFn, optimizer_step
 from mnist_exp.errors import ConfigError
-from mnist_exp.loop import LossFn, optimizer_step
 
 log = logging.getLogger("mnist_exp")
 GRAPHABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)

@@ -11,7 +11,7 @@ import inspect
 from hydra._internal.utils import _locate  # what instantiate itself imports targets with
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-# Parameters of an optimizer or scheduler that mnist_exp.optim passes itself, so none may be set.
+# Parameters of an optimizer or scheduler that mnist_exp.engine.optim passes itself, so none may be set.
 PASSED_BY_THE_RUN = ("params", "optimizer", "steps_per_epoch")
 
 

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_exp.device_dataset import split_indices
+from mnist_exp.config.validation import TRAIN_SPLIT
+from mnist_exp.data.tensors import split_indices
+from mnist_exp.engine.loop import cross_entropy
 from mnist_exp.errors import ConfigError, resume_command
-from mnist_exp.loop import cross_entropy
-from mnist_exp.trained_model import CheckpointError, load_trained_model
-from mnist_exp.validation import TRAIN_SPLIT
+from mnist_exp.inference.checkpoint import CheckpointError, load_trained_model
 
 
 class Distillation:

@@ -22,10 +22,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from mnist_exp.errors import OutputDirError, ResumeError, UserError, resume_command
-from mnist_exp.resume import checkpoint_path, run_dir_of
-from mnist_exp.run_dirs import read_metrics
-from mnist_exp.run_files import is_out_of_space
-from mnist_exp.run_lock import sole_trainer
+from mnist_exp.rundir.lock import sole_trainer
+from mnist_exp.rundir.readers import read_metrics
+from mnist_exp.rundir.resume import checkpoint_path, run_dir_of
+from mnist_exp.rundir.writes import is_out_of_space
 
 FRESH_DIR = ", or leave it out for a new timestamped one."
 
@@ -136,8 +136,8 @@ def _require_runnable(config: DictConfig) -> None:
     """The checks the run itself starts with, on the config the task will get (Hydra's node
     removed, as Hydra does). A sweep's jobs are checked by the run alone: each job's values are
     known only once it starts, and its directory is part of the sweep."""
-    from mnist_exp.device import resolve_device  # imports torch, which the run needs anyway
-    from mnist_exp.validation import validate
+    from mnist_exp.accel.device import resolve_device  # imports torch, which the run needs anyway
+    from mnist_exp.config.validation import validate
 
     task_config = copy.deepcopy(config)
     with read_write(task_config), open_dict(task_config):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_exp.optim import Schedule
+from mnist_exp.engine.optim import Schedule
 
 
 @dataclass
@@ -110,8 +110,8 @@ def train_epoch(
     """Train on `images[progress.order]` from `progress.next_batch`; False if stopped early.
 
     `augment` transforms each batch of inputs (labels untouched); `loss_fn(logits, targets, inputs)`
-    is the loss, cross-entropy when None (`mnist_exp.distill`). `graphed_step`, when given, takes
-    each step instead (`mnist_exp.graph_step`, which was built with the same model, optimizer and
+    is the loss, cross-entropy when None (`mnist_exp.engine.distill`). `graphed_step`, when given, takes
+    each step instead (`mnist_exp.accel.graph_step`, which was built with the same model, optimizer and
     loss). `schedule.after_batch()` follows every optimizer step; `on_batch` receives each batch's
     detached loss for logging and decides itself whether to read it (a read syncs the device).
     """

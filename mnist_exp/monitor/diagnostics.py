@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from mnist_exp.diagnostic_figures import confusion_image, mistakes_image
-from mnist_exp.run_files import write_json
+from mnist_exp.monitor.figures import confusion_image, mistakes_image
+from mnist_exp.rundir.writes import write_json
 
 NUM_CLASSES = 10
 MAX_MISTAKES_SHOWN = 100
