@@ -12,6 +12,7 @@ pipeline and of `python -m mnist_exp`, each as a fresh subprocess.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -30,8 +31,14 @@ from seed_pipeline import SEED_TEST_BATCH, seed_config, seed_loaders, seed_model
 from mnist_exp.accel.graph_step import GraphedStep  # noqa: E402
 from mnist_exp.accel.precision import autocast, cpu_has_native_bf16, memory_format, speed_up  # noqa: E402
 from mnist_exp.data.tensors import load_device_dataset  # noqa: E402
-from mnist_exp.engine.loop import EpochProgress, cross_entropy, evaluate, train_epoch  # noqa: E402
-from mnist_exp.engine.optim import Schedule, build_optimizer  # noqa: E402
+from mnist_exp.engine.loop import (  # noqa: E402
+    EpochProgress,
+    cross_entropy,
+    evaluate,
+    optimizer_step,
+    train_epoch,
+)
+from mnist_exp.engine.optim import build_optimizer  # noqa: E402
 
 BATCH = 128
 
@@ -70,19 +77,20 @@ class MnistExpPath:
         model = instantiate(cfg.model).to(device)
         self.optimizer = build_optimizer(cfg.optimizer, model)
         self.model = speed_up(model, cfg.trainer)
-        self.schedule = Schedule(None, self.optimizer, 1)
         self.precision = lambda: autocast(cfg.trainer.precision, device)
-        self.graphed_step = None
+        step = functools.partial(optimizer_step, self.model, cross_entropy(), self.precision, None)
         if cfg.trainer.cuda_graphs:
-            self.graphed_step = GraphedStep(self.model, self.optimizer, cross_entropy(), self.precision)
+            self.take_step = GraphedStep(self.optimizer, step)
+        else:
+            self.take_step = functools.partial(step, self.optimizer)
         self.generator = torch.Generator().manual_seed(0)
 
     def train(self, batches: int) -> None:
         order = torch.randperm(len(self.data.train_labels), generator=self.generator)[: batches * BATCH]
         progress = EpochProgress(order=order.to(self.device), lr=0.0)
         train_epoch(
-            self.model, self.data.train_images, self.data.train_labels, progress, BATCH,
-            self.optimizer, self.schedule, autocast=self.precision, graphed_step=self.graphed_step,
+            self.model, self.data.train_images, self.data.train_labels, progress, batch_size=BATCH,
+            take_step=self.take_step,
         )  # fmt: skip
         progress.loss_sum.item()  # wait for the device
 

@@ -5,23 +5,7 @@
 
 from __future__ import annotations
 
-import re
-import signal
-from pathlib import Path
-
 from hydra.errors import CompactHydraException
-
-# What Hydra's override grammar takes unquoted in a path; a sweep dir named by
-# `${hydra.job.override_dirname}` has '=' and ',' in it, which it does not.
-PLAIN_PATH = re.compile(r"[\w./:@%+~-]+")
-
-
-def resume_command(run_dir: str | Path) -> str:
-    """The command that continues the run in `run_dir`, quoted for Hydra and the shell where the
-    path needs it, so that it can be pasted as printed."""
-    path = str(run_dir)
-    override = f"resume={path}" if PLAIN_PATH.fullmatch(path) else f"\"resume='{path}'\""
-    return f"python -m mnist_exp {override}"
 
 
 class UserError(CompactHydraException):
@@ -77,24 +61,3 @@ class Stopped(UserError):
     def __init__(self, signum: int, message: str):
         self.exit_code = 128 + signum
         super().__init__(message)
-
-
-class Interrupted(Stopped):
-    def __init__(self, signum: int, run_dir: str, epoch: int, step: int):
-        super().__init__(
-            signum,
-            f"Interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; "
-            f"state saved. Resume with: {resume_command(run_dir)}",
-        )
-
-
-class StoppedAsItFinished(Stopped):
-    """The signal came while the last epoch was scored and saved, too late to stop the run, which
-    completed; the person still asked to stop, so a sweep must not go on to its next job."""
-
-    def __init__(self, signum: int, run_dir: str):
-        super().__init__(
-            signum,
-            f"{signal.Signals(signum).name} received as the run was finishing: it completed all the "
-            f"same ({run_dir}), so there is nothing to resume; stopping here, as asked.",
-        )

@@ -25,7 +25,7 @@ def conv_block(
     activation: str = "relu",
 ) -> list[nn.Module]:
     """Conv (same padding) -> BatchNorm -> activation -> 2x2 max-pool, each optional but the conv.
-    `relu` switches the activation on or off (its name predates the choice of `activation`).
+    `relu` switches the activation on or off, whichever `activation` is (saved configs name it so).
 
     `groups` equal to the channels makes the conv depthwise; followed by a `kernel: 1` block, that
     is a depthwise-separable conv, which buys width for few parameters.
@@ -43,7 +43,7 @@ def conv_block(
 class ConvNet(nn.Sequential):
     """Conv blocks, global average pooling, optional dropout, then a small MLP head.
 
-    This one shape covers the seed's V1, V2 and V3 layer for layer: V1 has a 100-unit hidden
+    This one shape covers the course notebook's V1, V2 and V3 layer for layer: V1 has a 100-unit hidden
     layer and no dropout, V2 and V3 go straight from the pooled channels to the classes.
     """
 

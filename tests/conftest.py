@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
+import functools
 import os
 import signal
 import subprocess
@@ -24,6 +26,13 @@ def pytest_configure(config):
     then wait on processes that cannot hear it. Python's own handler is what a terminal gives."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def plain_step(model, optimizer, loss_fn=None, autocast=contextlib.nullcontext, scaler=None):
+    """The training step a run takes without CUDA graphs, for tests that call `train_epoch` directly."""
+    from mnist_exp.engine.loop import cross_entropy, optimizer_step
+
+    return functools.partial(optimizer_step, model, loss_fn or cross_entropy(), autocast, scaler, optimizer)
 
 
 @pytest.fixture

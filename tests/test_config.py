@@ -12,8 +12,7 @@ from mnist_exp.engine.optim import Schedule, build_optimizer
 CONF = Path(mnist_exp.__file__).parent / "conf"
 
 GROUPS = {
-    "model": ["v1", "v2", "v3", "v3_plus", "small_7k", "tiny_5k", "wide_41k", "wide_99k", "wide_1m",
-              "separable_7k", "separable_5k"],
+    "model": ["v1", "v2", "v3", "v3_plus", "small_7k", "tiny_5k", "wide_41k", "wide_99k", "wide_1m"],
     "optimizer": ["adam", "adamw", "sgd"],
     "scheduler": ["none", "cosine", "step", "onecycle"],
     "data": ["mnist", "fashion_mnist"],

@@ -6,7 +6,8 @@ import pickle
 
 import pytest
 
-from mnist_exp.errors import ConfigError, Diverged, Interrupted, StoppedAsItFinished
+from mnist_exp.errors import ConfigError, Diverged
+from mnist_exp.rundir.signals import Interrupted, StoppedAsItFinished
 
 
 @pytest.mark.parametrize(

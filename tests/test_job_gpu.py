@@ -7,7 +7,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from mnist_exp.accel.job_gpu import job_gpu, register_job_gpu
+from mnist_exp.config.job_gpu import job_gpu, register_job_gpu
 
 
 @pytest.fixture

@@ -46,14 +46,13 @@ def test_v1_last_conv_has_no_batch_norm_and_a_hidden_layer_of_100(compose_config
 
 
 def test_groups_equal_to_the_channels_make_a_depthwise_conv(compose_config):
-    model = instantiate(compose_config("model=separable_7k").model)
+    """A depthwise 3x3 block followed by a pointwise 1x1 block: a depthwise-separable conv."""
+    blocks = "model.blocks=[{channels:8},{channels:8,groups:8},{channels:24,kernel:1}]"
+    model = instantiate(compose_config("model=v3", blocks).model)
     convs = [layer for layer in model if isinstance(layer, torch.nn.Conv2d)]
-    depthwise = [conv for conv in convs if conv.groups > 1]
-    assert [conv.groups for conv in depthwise] == [8, 24, 32, 48]
-    assert all(conv.weight.shape[1:] == (1, 3, 3) for conv in depthwise)
-    pointwise = convs[convs.index(depthwise[0]) + 1]
+    depthwise, pointwise = convs[1], convs[2]
+    assert depthwise.groups == 8 and depthwise.weight.shape == (8, 1, 3, 3)
     assert pointwise.kernel_size == (1, 1) and (pointwise.in_channels, pointwise.out_channels) == (8, 24)
-    assert count_parameters(model) == 7_786
 
 
 def test_groups_from_the_command_line_split_a_conv(compose_config):

@@ -18,7 +18,7 @@ from mnist_exp.data import ensure_named, load_split
 from mnist_exp.data.tensors import normalise
 from mnist_exp.inference.checkpoint import load_trained_model
 from mnist_exp.predict import main, predict
-from mnist_exp.rundir.writes import save_checkpoint
+from mnist_exp.rundir.checkpoints import save_checkpoint
 
 MEAN, STD = 0.1307, 0.3081
 DIGITS = 50

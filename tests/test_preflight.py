@@ -8,17 +8,18 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from mnist_exp.cli.preflight import continue_earlier_job
 from mnist_exp.errors import OutputDirError
+from mnist_exp.rundir.guard import continue_earlier_job
 
 
 def job_config():
     return OmegaConf.create({"resume": None, "seed": 1})
 
 
-def write_metrics(job_dir: Path, status: str) -> None:
+def write_metrics(job_dir: Path, status: str, epochs: int = 1) -> None:
     job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / "metrics.json").write_text(json.dumps({"status": status, "history": []}))
+    history = [{"epoch": epoch} for epoch in range(1, epochs + 1)]
+    (job_dir / "metrics.json").write_text(json.dumps({"status": status, "history": history}))
 
 
 def test_a_job_in_an_empty_dir_starts_afresh(tmp_path):
@@ -38,6 +39,14 @@ def test_a_job_with_its_earlier_checkpoint_resumes_from_it(tmp_path, status):
 
     assert continued.resume == str(job_dir)
     assert config.resume is None  # the caller's config is left as it was
+
+
+@pytest.mark.parametrize("status", ["failed", "diverged"])
+def test_a_run_that_ended_before_its_first_epoch_leaves_the_dir_to_a_new_start(tmp_path, status):
+    """Nothing trained there: no checkpoint to go on from, no epoch to lose."""
+    job_dir = tmp_path / "seed=1"
+    write_metrics(job_dir, status, epochs=0)
+    assert continue_earlier_job(job_config(), job_dir).resume is None
 
 
 def test_an_earlier_run_without_its_checkpoint_is_refused_and_named(tmp_path):

@@ -84,6 +84,10 @@ def test_help_names_the_program_and_lists_only_the_groups_a_user_chooses_from(tm
     [
         ("trainer.epoch=3", "Key 'epoch' not in 'TrainerConfig'"),
         ("schema=adam", "Key 'schema' not in 'RunConfig'"),  # a schema is no group to choose from
+        # Options that are gone, as unknown as a typo:
+        ("trainer.teacher=outputs/run", "Key 'teacher' not in 'TrainerConfig'"),
+        ("data.augment.elastic=1", "Key 'elastic' not in 'AugmentConfig'"),
+        ("model=separable_7k", "Could not find 'model/separable_7k'"),
     ],
 )
 def test_unknown_key_is_refused_while_composing(tmp_path, override, message):
@@ -506,6 +510,52 @@ def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
     assert metrics["status"] == "completed" and history_without_timing(run_dir) == history
     counts = json.loads((run_dir / "confusion.json").read_text())["counts"]
     assert sum(counts[i][i] for i in range(10)) == round(metrics["final_test_acc"] * 100)
+
+
+# --- a fault nobody foresaw ------------------------------------------------------------------
+
+FAILING_MID_EPOCH = """
+import sys
+import mnist_exp.engine.loop as loop
+
+real_step, steps = loop.optimizer_step, []
+
+def step_failing_at_the_tenth(*args):
+    steps.append(1)
+    if len(steps) == 10:
+        raise RuntimeError("injected fault")
+    return real_step(*args)
+
+loop.optimizer_step = step_failing_at_the_tenth
+from mnist_exp.train import cli
+
+sys.argv[0] = "mnist_exp"
+cli()
+"""
+
+
+def test_an_unforeseen_exception_mid_epoch_leaves_the_run_failed_with_its_reason(tmp_path):
+    """Eight steps an epoch: the fault comes in epoch 2. metrics.json says `failed` and why, keeps
+    epoch 1, and TensorBoard's file holds the batch losses logged just before the fault (written
+    only when the writer is flushed). The run then resumes from epoch 1's checkpoint."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    args = ["trainer.epochs=2", "data.train_subset=512", "data.batch_size=64", "trainer.log_every_n_steps=1"]
+    result = subprocess.run(
+        [sys.executable, "-c", FAILING_MID_EPOCH, *args, *TINY[2:], f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1 and "RuntimeError: injected fault" in result.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (metrics["status"], metrics["error"]) == ("failed", "RuntimeError: injected fault")
+    assert [record["epoch"] for record in metrics["history"]] == [1]
+    events = EventAccumulator(str(run_dir)).Reload()
+    assert [event.step for event in events.Scalars("train/batch_loss")] == list(range(1, 10))
+
+    resumed = run_cli(f"resume={run_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
 
 
 # --- divergence ------------------------------------------------------------------------------

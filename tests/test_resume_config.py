@@ -4,7 +4,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mnist_exp.errors import ResumeError
-from mnist_exp.rundir.resume import TRAINING_STATE, resume_checkpoint, resumed_config
+from mnist_exp.rundir.resume import RANDOM_STREAMS, TRAINING_STATE, resume_checkpoint, resumed_config
 
 
 def saved_config(compose_config, *overrides):
@@ -58,11 +58,46 @@ def test_trainer_keys_newer_than_the_checkpoint_take_their_off_defaults(compose_
     assert resumed.trainer.label_smoothing == 0.1
 
 
-def test_a_checkpoint_from_before_the_weight_average_existed_is_still_read(tmp_path):
-    """Checkpoints written before 7d1d72e have no "ema"; their runs had no average to restore."""
+def training_state() -> dict:
+    return {key: 0 for key in TRAINING_STATE} | {"rng": {stream: 0 for stream in RANDOM_STREAMS}}
+
+
+def test_a_checkpoint_of_a_run_without_a_weight_average_needs_no_ema_entry(tmp_path):
     import torch
 
-    state = {key: 0 for key in TRAINING_STATE}
+    state = training_state()
     assert "ema" not in state
     torch.save(state, tmp_path / "last.pt")
     assert resume_checkpoint(str(tmp_path / "last.pt")) == state
+
+
+def test_a_checkpoint_without_a_random_stream_is_refused_naming_it(tmp_path):
+    """As an early version wrote them, before augmentation had a stream of its own."""
+    import torch
+
+    state = training_state()
+    del state["rng"]["augment"]
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(ResumeError, match=r"training checkpoint \(it has no rng.augment\)"):
+        resume_checkpoint(str(tmp_path / "last.pt"))
+
+
+def with_retired_options(saved: dict, elastic: float = 0.0, teacher=None) -> dict:
+    """A saved config as the package wrote it while distillation and elastic warps existed."""
+    saved["data"]["augment"] |= {"elastic": elastic, "elastic_sigma": 4.0}
+    saved["trainer"] |= {"teacher": teacher, "teacher_weight": 0.5, "teacher_temperature": 4.0}
+    return saved
+
+
+def test_a_run_saved_with_retired_options_off_resumes_without_them(compose_config):
+    saved = with_retired_options(saved_config(compose_config, "trainer.threads=1"))
+    resumed = resumed_config(compose_config("resume=somewhere"), saved, ["resume=somewhere"])
+    assert "elastic" not in resumed.data.augment and "teacher" not in resumed.trainer
+    assert resumed.trainer.threads == 1
+
+
+@pytest.mark.parametrize(("elastic", "teacher", "named"), [(1.0, None, "elastic"), (0.0, "run", "teacher")])
+def test_a_run_saved_with_a_retired_option_on_is_refused_naming_it(compose_config, elastic, teacher, named):
+    saved = with_retired_options(saved_config(compose_config), elastic=elastic, teacher=teacher)
+    with pytest.raises(ResumeError, match=rf"sets \S*{named}=.*an option this version no longer has"):
+        resumed_config(compose_config("resume=somewhere"), saved, ["resume=somewhere"])

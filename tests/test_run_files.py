@@ -9,7 +9,8 @@ import os
 import pytest
 
 from mnist_exp.errors import OutputDirError
-from mnist_exp.rundir.writes import RunLogFile, atomic_write_bytes, write_json
+from mnist_exp.fs.atomic import atomic_write_bytes, write_json
+from mnist_exp.rundir.writes import RunLogFile
 
 
 def test_a_full_disk_leaves_the_earlier_file_whole_and_names_it(tmp_path, monkeypatch):

@@ -36,5 +36,5 @@ def test_a_file_system_without_flock_trains_unlocked_with_a_warning(tmp_path, no
         entered = True
     assert entered
     (warning,) = [record for record in caplog.records if record.levelname == "WARNING"]
-    assert warning.getMessage().startswith(f"cannot lock {tmp_path} (")
+    assert warning.getMessage().startswith(f"cannot lock {tmp_path / '.lock'} (")
     assert "nothing stops a second process training there" in warning.getMessage()

@@ -1,13 +1,16 @@
-"""Optimizer x scheduler combinations step at the right moment through the real training loop."""
+"""Optimizer x scheduler combinations step at the right moment through the real training loop and
+the training state that steps the schedule."""
 
 import math
 
 import pytest
 import torch
 
-from mnist_exp.engine.loop import EpochProgress, train_epoch
+from mnist_exp.engine.loop import train_epoch
 from mnist_exp.engine.optim import Schedule, build_optimizer
+from mnist_exp.engine.state import TrainingState
 from mnist_exp.models import ConvNet
+from tests.conftest import plain_step
 
 EPOCHS, SAMPLES, BATCH = 3, 40, 8  # 5 batches an epoch
 
@@ -17,24 +20,26 @@ def run_epochs(compose_config, optimizer, scheduler, **overrides):
         f"optimizer={optimizer}",
         f"scheduler={scheduler}",
         f"trainer.epochs={EPOCHS}",
+        f"data.batch_size={BATCH}",
+        "model.blocks=[{channels:4,pool:true}]",
         *(f"{k}={v}" for k, v in overrides.items()),
     )
-    torch.manual_seed(0)
-    model = ConvNet("tiny", [{"channels": 4, "pool": True}])
+    state = TrainingState.fresh(cfg, torch.device("cpu"), train_count=SAMPLES)
     images, labels = torch.randn(SAMPLES, 1, 28, 28), torch.randint(0, 10, (SAMPLES,))
-    opt = build_optimizer(cfg.optimizer, model)
-    schedule = Schedule(cfg.scheduler, opt, steps_per_epoch=SAMPLES // BATCH)
-    lrs, batch_lrs = [], [opt.param_groups[0]["lr"]]
+    lrs, batch_lrs = [], [state.lr]
 
-    def record_next_batch_lr(_loss):
-        batch_lrs.append(opt.param_groups[0]["lr"])
+    def step_then_record_next_batch_lr(_loss):
+        state.after_step()
+        batch_lrs.append(state.lr)
 
-    for _ in range(EPOCHS):
-        lrs.append(opt.param_groups[0]["lr"])
-        progress = EpochProgress(order=torch.randperm(SAMPLES), lr=opt.param_groups[0]["lr"])
-        train_epoch(model, images, labels, progress, BATCH, opt, schedule, record_next_batch_lr)
-        schedule.after_epoch()
-    lrs.append(opt.param_groups[0]["lr"])
+    for _ in state.remaining_epochs(EPOCHS):
+        lrs.append(state.lr)
+        train_epoch(
+            state.model, images, labels, state.start_epoch(), batch_size=BATCH,
+            take_step=plain_step(state.model, state.optimizer), after_step=step_then_record_next_batch_lr,
+        )  # fmt: skip
+        state.end_epoch()
+    lrs.append(state.lr)
     return cfg, lrs, batch_lrs[:-1]
 
 

@@ -11,7 +11,9 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from mnist_exp.cli.sweep_summary import SweepSummary
-from mnist_exp.summarize import collect, group_over_seeds, main, summarize
+from mnist_exp.report.runs import runs_under
+from mnist_exp.report.sweep import group_over_seeds
+from mnist_exp.summarize import main, summarize
 
 
 def make_job(
@@ -37,14 +39,14 @@ def make_job(
 def test_one_row_per_job_in_job_number_order(tmp_path):
     for num in (10, 2, 1):
         make_job(tmp_path / str(num), [f"seed={num}"])
-    assert [job.name for job in collect(tmp_path)] == ["1", "2", "10"]
+    assert [job.name for job in runs_under(tmp_path)] == ["1", "2", "10"]
 
 
 def test_seeds_are_averaged_within_groups_of_equal_other_overrides(tmp_path):
     make_job(tmp_path / "0", ["optimizer.lr=0.001", "seed=1"], acc=97.0)
     make_job(tmp_path / "1", ["optimizer.lr=0.001", "seed=2"], acc=99.0)
     make_job(tmp_path / "2", ["optimizer.lr=0.003", "seed=1"], acc=95.0)
-    groups = {group.overrides: group for group in group_over_seeds(collect(tmp_path))}
+    groups = {group.overrides: group for group in group_over_seeds(runs_under(tmp_path))}
     assert set(groups) == {"optimizer.lr=0.001", "optimizer.lr=0.003"}
     mean, std = groups["optimizer.lr=0.001"].means["final_test_acc"]
     assert (mean, round(std, 4)) == (98.0, 1.4142)
@@ -54,14 +56,14 @@ def test_seeds_are_averaged_within_groups_of_equal_other_overrides(tmp_path):
 def test_only_completed_jobs_enter_the_mean(tmp_path):
     make_job(tmp_path / "0", ["seed=1"], acc=98.0)
     make_job(tmp_path / "1", ["seed=2"], status="interrupted", acc=50.0)
-    (group,) = group_over_seeds(collect(tmp_path))
+    (group,) = group_over_seeds(runs_under(tmp_path))
     assert (group.completed, group.jobs, group.means["final_test_acc"]) == (1, 2, (98.0, None))
 
 
 def test_a_job_dir_without_metrics_is_reported_not_skipped(tmp_path):
     make_job(tmp_path / "0", ["seed=1"], status=None)
-    (job,) = collect(tmp_path)
-    assert (job.status, job.final_test_acc) == ("no metrics", None)
+    (job,) = runs_under(tmp_path)
+    assert (job.status, job.metrics.get("final_test_acc")) == ("no metrics yet", None)
 
 
 def test_a_job_with_error_file_is_failed(tmp_path):
@@ -69,7 +71,7 @@ def test_a_job_with_error_file_is_failed(tmp_path):
     (tmp_path / "0" / "error.txt").write_text("ValueError: Invalid learning rate: -1\n")
     make_job(tmp_path / "1", ["optimizer.lr=1"], status="running")
     (tmp_path / "1" / "error.txt").write_text("RuntimeError: boom\n")
-    assert [(job.status, job.error) for job in collect(tmp_path)] == [
+    assert [(job.status, job.error) for job in runs_under(tmp_path)] == [
         ("failed", "ValueError: Invalid learning rate: -1"),
         ("failed", "RuntimeError: boom"),
     ]
@@ -78,7 +80,7 @@ def test_a_job_with_error_file_is_failed(tmp_path):
 def test_a_single_run_dir_and_hidden_dirs(tmp_path):
     make_job(tmp_path, ["model=v2"])
     (tmp_path / ".submitit" / "1_0" / ".hydra").mkdir(parents=True)
-    (job,) = collect(tmp_path)
+    (job,) = runs_under(tmp_path)
     assert (job.name, job.overrides) == (".", ("model=v2",))
 
 
@@ -90,7 +92,7 @@ def test_summary_files_hold_every_job_and_validation_columns(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [(row["job"], row["status"], row["final_val_acc"]) for row in rows] == [
         ("0", "completed", "97.25"),
-        ("1", "no metrics", ""),
+        ("1", "no metrics yet", ""),
     ]
     markdown = (tmp_path / "summary.md").read_text()
     assert "final val %" in markdown and "97.25" in markdown and "| 1/2 |" in markdown

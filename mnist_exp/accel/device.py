@@ -1,9 +1,12 @@
-"""Turning `trainer.device` into a torch.device, in one place, with a clear word when it is absent."""
+"""Turning `trainer.device` into a torch.device, in one place, with a clear word when it is absent,
+and readying it as the trainer config asks."""
 
 from __future__ import annotations
 
 import torch
 
+from mnist_exp.accel.graph_step import check_cuda_graphs
+from mnist_exp.accel.precision import check_precision
 from mnist_exp.errors import DeviceError
 
 
@@ -35,3 +38,12 @@ def resolve_device(requested: str) -> torch.device:
             f"Available: {', '.join(available_devices())}. Use trainer.device=auto or one of those."
         )
     return device
+
+
+def prepare_device(trainer_cfg, device: torch.device) -> None:
+    """CPU threads as asked; refuse what the device cannot do (fp16 or CUDA graphs off CUDA)."""
+    if trainer_cfg.threads:
+        torch.set_num_threads(trainer_cfg.threads)
+    check_precision(trainer_cfg.precision, device)
+    if trainer_cfg.cuda_graphs:
+        check_cuda_graphs(device)

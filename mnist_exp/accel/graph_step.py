@@ -15,10 +15,8 @@ import logging
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from mnist_exp.accel.device_adam import DeviceAdam
-from mnist_exp.engine.loop import LossFn, optimizer_step
 from mnist_exp.errors import ConfigError
 
 log = logging.getLogger("mnist_exp")
@@ -34,22 +32,26 @@ def check_cuda_graphs(device: torch.device) -> None:
         )
 
 
+# One eager step with a given optimizer: (optimizer, inputs, targets) -> (loss, correct count).
+EagerStep = Callable[[object, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
 class GraphedStep:
     """Call with a batch's (inputs, targets); returns its (loss, correct count) as device tensors.
 
-    The returned tensors are the graph's own outputs, overwritten by the next step: use them
-    before calling again (train_epoch adds them to its sums at once).
+    `eager_step` is the step to capture (`mnist_exp.engine.loop.optimizer_step` with its model,
+    loss and autocast bound, no loss scaler); it is called with this class's Adam update in place
+    of `optimizer`'s own. The returned tensors are the graph's own outputs, overwritten by the next
+    step: use them before calling again (train_epoch adds them to its sums at once).
     """
 
-    def __init__(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, autocast: Callable
-    ):
+    def __init__(self, optimizer: torch.optim.Optimizer, eager_step: EagerStep):
         if not isinstance(optimizer, GRAPHABLE_OPTIMIZERS):
             raise ConfigError(
                 f"trainer.cuda_graphs=true works with Adam and AdamW, not {type(optimizer).__name__}; "
                 "use optimizer=adamw, or add trainer.cuda_graphs=false."
             )
-        self.model, self.loss_fn, self.autocast = model, loss_fn, autocast
+        self.eager_step = eager_step
         self.optimizer = DeviceAdam(optimizer)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warmups_left = WARMUP_STEPS
@@ -70,7 +72,7 @@ class GraphedStep:
         return self._eager(inputs, targets)  # an epoch's short last batch
 
     def _eager(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return optimizer_step(self.model, self.optimizer, self.loss_fn, self.autocast, None, inputs, targets)
+        return self.eager_step(self.optimizer, inputs, targets)
 
     def _on_side_stream(self, inputs, targets):
         side = torch.cuda.Stream()

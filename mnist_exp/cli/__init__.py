@@ -1,0 +1,5 @@
+"""The command line around Hydra: spellings rewritten before Hydra parses them, the missing-plugin
+message, and the Hydra callbacks that refuse a bad run before it starts and summarise a sweep.
+
+Entry layer: may import every other subpackage.
+"""

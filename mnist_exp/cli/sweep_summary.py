@@ -2,7 +2,7 @@
 
 `on_job_end` runs in the process that ran the job (a joblib worker, a submitit or SLURM job, a
 Ray task), so the only way its word reaches the summary is a file in the job's own dir. The
-summary is made from disk with `mnist_exp.summarize`, in the launching process, once every job is
+summary is made from disk with `mnist_exp.report.sweep`, in the launching process, once every job is
 done (`on_multirun_end`). Hydra skips `on_multirun_end` when a job failed, and a stop signal ends
 the process in the middle of a sweep; either way the summary then comes as the process exits,
 covering the jobs that ran, with the failed ones marked.
@@ -20,8 +20,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mnist_exp.errors import OutputDirError
+from mnist_exp.report.sweep import summarize
+from mnist_exp.rundir.layout import ERROR
 from mnist_exp.rundir.readers import find_run_dirs, read_metrics
-from mnist_exp.summarize import ERROR_FILE, summarize
 
 log = logging.getLogger("mnist_exp")
 
@@ -30,7 +31,7 @@ class SweepSummary(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A job run again in a dir (a resume, a requeued task) makes a new attempt: the error of
         the one before is no longer the run's, and would list it as failed once it completes."""
-        (Path(config.hydra.runtime.output_dir) / ERROR_FILE).unlink(missing_ok=True)
+        (Path(config.hydra.runtime.output_dir) / ERROR).unlink(missing_ok=True)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if job_return.status != JobStatus.FAILED:
@@ -39,7 +40,7 @@ class SweepSummary(Callback):
         run_dir = Path(job_return.hydra_cfg.hydra.runtime.output_dir)
         if read_metrics(run_dir)[0].get("status") == "completed":
             return  # an earlier run's dir this job was refused: its record stays as it was
-        (run_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n")
+        (run_dir / ERROR).write_text(f"{type(error).__name__}: {error}\n")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._sweep_dir = Path(config.hydra.sweep.dir)

@@ -107,8 +107,6 @@ class AugmentConfig:
     scale: float = 0.0  # zoom in [1 - scale, 1 + scale]
     shear: float = 0.0  # degrees, each way
     hflip: float = 0.0  # probability of a left-right mirror (Fashion-MNIST; digits are not symmetric)
-    elastic: float = 0.0  # std of each pixel's smooth random displacement, in pixels (0: off)
-    elastic_sigma: float = 4.0  # how far the displacement field is smoothed, in pixels
     clean_final_epochs: int = 0  # the last N epochs train on the images as they are
 
 
@@ -140,9 +138,6 @@ class TrainerConfig:
     ema_decay: float = 0.0
     eval_hflip: bool = False
     eval_shift: int = 0
-    teacher: Optional[str] = None
-    teacher_weight: float = 0.5
-    teacher_temperature: float = 4.0
 
 
 @dataclass
@@ -179,10 +174,43 @@ def register_schemas() -> None:
         store.store(name=f"schema_{name}", node=schema)
 
 
+# Options that are gone: the switches that turned each on (off when falsy) and the keys that did
+# nothing alone. A saved config holding them off trained as the code does today, and they are
+# dropped as it is read back.
+RETIRED_SWITCHES = ("data.augment.elastic", "trainer.teacher")
+RETIRED_SETTINGS = ("data.augment.elastic_sigma", "trainer.teacher_weight", "trainer.teacher_temperature")
+
+
+class RetiredKeyError(ValueError):
+    """A saved config turned on an option this version no longer has."""
+
+
+def without_retired_keys(saved: Mapping) -> dict:
+    """A plain copy of a saved config without the retired options it holds off; one that was on
+    raises RetiredKeyError, since this version cannot do what that run did."""
+    config = OmegaConf.to_container(OmegaConf.create(dict(saved)))
+    for path in RETIRED_SWITCHES + RETIRED_SETTINGS:
+        *parents, key = path.split(".")
+        node = config
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or key not in node:
+            continue
+        value = node.pop(key)
+        if path in RETIRED_SWITCHES and value:
+            raise RetiredKeyError(
+                f"its config sets {path}={value!r}, an option this version no longer has; continue or "
+                "reproduce that run with the version that made it (in the project's git history)"
+            )
+    return config
+
+
 def saved_config_read_today(saved: Mapping) -> DictConfig:
     """A run's saved config as this version reads it: trainer, augmentation, OneCycle and model
     activation keys added after the run was written take their defaults, which is what the code
-    did then (off, torch's own momentum for OneCycle, and ReLU)."""
+    did then (off, torch's own momentum for OneCycle, and ReLU); retired options it held off are
+    dropped."""
+    saved = without_retired_keys(saved)
     defaults = {"trainer": TrainerConfig(), "data": {"augment": AugmentConfig()}}
     if (saved.get("scheduler") or {}).get("_target_") == OneCycleConfig._target_:
         defaults["scheduler"] = OneCycleConfig()

@@ -1,6 +1,6 @@
 """Checks that types cannot express, run before any data or model work: keys that no schema
-defines (`unknown_keys.py`), values out of range, and then what torch itself refuses when the
-optimizer and scheduler are built.
+defines (`unknown_keys.py`), values out of range, and then (given the check) what torch itself
+refuses when the optimizer and scheduler are built.
 
 Every problem is reported at once, one line each: the key, the value given, and what is allowed.
 """
@@ -8,6 +8,7 @@ Every problem is reported at once, one line each: the key, the value given, and 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,19 +19,21 @@ from mnist_exp.errors import ConfigError
 TRAIN_SPLIT = 60_000
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # Beyond these a digit is no longer the digit its label says (or, for scale, vanishes).
-AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1, "elastic": 4}
+AUGMENT_LIMITS = {"rotation": 180, "translate": 0.5, "scale": 0.9, "shear": 60, "hflip": 1}
 ACTIVATIONS = ("relu", "silu", "gelu")  # mnist_exp.models.ACTIVATIONS, without importing torch
 GRAPHABLE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW")  # mnist_exp.accel.graph_step's, by name
 EVAL_SHIFT_LIMIT = 4  # pixels: trainer.eval_shift, and experiments/score_views.py --shift
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig, build_problems: Callable[[DictConfig], Iterable[str]] | None = None) -> None:
+    """Raise one ConfigError listing every problem; `build_problems`, when given, runs last, on a
+    config that passed every other check (`mnist_exp.engine.optim.construction_problems`)."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     problems = [f"{key} is missing (???): set it on the command line, e.g. {key}=..." for key in missing]
     if not missing:
         problems = [*unknown_key_problems(cfg), *(problem for problem in _range_problems(cfg) if problem)]
-    if not problems:
-        problems = list(_construction_problems(cfg))
+    if not problems and build_problems is not None:
+        problems = list(build_problems(cfg))
     if len(problems) == 1:
         raise ConfigError(f"Invalid config: {problems[0]}")
     if problems:
@@ -44,12 +47,28 @@ def _check(cfg: DictConfig, key: str, ok, allowed: str) -> str | None:
     return f"{key}={value!r} is not allowed: {allowed}"
 
 
+AT_LEAST_ONE = (lambda v: v >= 1), "must be >= 1"
+
+
 def _range_problems(cfg: DictConfig):
-    at_least_one = (lambda v: v >= 1), "must be >= 1"
+    """Every value out of its range, in the config's order: each group's checks, then those that
+    depend on other keys."""
     yield _check(cfg, "seed", lambda v: -(2**63) <= v < 2**63, "must fit in 64 bits: [-2**63, 2**63)")
-    epochs_problem = _check(cfg, "trainer.epochs", *at_least_one)
+    epochs_problem = _check(cfg, "trainer.epochs", *AT_LEAST_ONE)
     yield epochs_problem
-    yield _check(cfg, "trainer.log_every_n_steps", *at_least_one)
+    yield from _trainer_problems(cfg)
+    yield from _data_problems(cfg, epochs_ok=not epochs_problem)
+    yield from _recipe_problems(cfg)
+    yield from _model_problems(cfg)
+    yield from _optimizer_problems(cfg)
+    if cfg.trainer.cuda_graphs:
+        yield from _cuda_graph_problems(cfg)
+    if cfg.scheduler:
+        yield from _scheduler_problems(cfg, epochs_ok=not epochs_problem)
+
+
+def _trainer_problems(cfg: DictConfig):
+    yield _check(cfg, "trainer.log_every_n_steps", *AT_LEAST_ONE)
     yield _check(cfg, "trainer.threads", lambda v: v >= 0, "must be >= 0 (0: torch's default)")
     yield _check(
         cfg, "trainer.device", lambda v: DEVICE_PATTERN.fullmatch(v), "one of auto, cpu, cuda, cuda:N, mps"
@@ -61,9 +80,12 @@ def _range_problems(cfg: DictConfig):
         lambda v: v in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
         "one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs",
     )
+
+
+def _data_problems(cfg: DictConfig, epochs_ok: bool):
     yield _check(cfg, "data.name", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}")
-    yield _check(cfg, "data.batch_size", *at_least_one)
-    yield _check(cfg, "data.test_batch_size", *at_least_one)
+    yield _check(cfg, "data.batch_size", *AT_LEAST_ONE)
+    yield _check(cfg, "data.test_batch_size", *AT_LEAST_ONE)
     yield _check(cfg, "data.std", lambda v: v > 0, "must be > 0")
     yield _check(cfg, "data.val_size", lambda v: 0 <= v < TRAIN_SPLIT, f"must be in [0, {TRAIN_SPLIT})")
     train_size = TRAIN_SPLIT - max(0, cfg.data.val_size)
@@ -77,16 +99,16 @@ def _range_problems(cfg: DictConfig):
         yield _check(
             cfg, f"data.augment.{key}", lambda v, limit=limit: 0 <= v <= limit, f"must be in [0, {limit}]"
         )
-    yield _check(
-        cfg, "data.augment.elastic_sigma", lambda v: 0.5 <= v <= 14, "must be in [0.5, 14] pixels (typical 4)"
-    )
-    if not epochs_problem:  # a range up to a bad trainer.epochs would only repeat its problem
+    if epochs_ok:  # a range up to a bad trainer.epochs would only repeat its problem
         yield _check(
             cfg,
             "data.augment.clean_final_epochs",
             lambda v: 0 <= v <= cfg.trainer.epochs,
             f"must be in [0, trainer.epochs={cfg.trainer.epochs}]",
         )
+
+
+def _recipe_problems(cfg: DictConfig):
     yield _check(cfg, "trainer.label_smoothing", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "trainer.ema_decay", lambda v: 0 <= v < 1, "must be in [0, 1) (0: off; typical 0.999)")
     yield _check(
@@ -95,22 +117,18 @@ def _range_problems(cfg: DictConfig):
         lambda v: 0 <= v <= EVAL_SHIFT_LIMIT,
         f"must be in [0, {EVAL_SHIFT_LIMIT}] pixels (0: off; typical 1)",
     )
-    yield _check(cfg, "trainer.teacher_weight", lambda v: 0 < v <= 1, "must be in (0, 1] (typical 0.5)")
-    yield _check(cfg, "trainer.teacher_temperature", lambda v: v > 0, "must be > 0 (typical 4)")
+
+
+def _model_problems(cfg: DictConfig):
     yield _check(cfg, "model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
     yield _check(cfg, "model.activation", lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}")
     yield _check(cfg, "model.blocks", lambda v: len(v) >= 1, "needs at least one conv block")
     for i, _ in enumerate(cfg.model.blocks):
-        yield _check(cfg, f"model.blocks.{i}.channels", *at_least_one)
+        yield _check(cfg, f"model.blocks.{i}.channels", *AT_LEAST_ONE)
         yield _check(cfg, f"model.blocks.{i}.kernel", lambda v: v >= 1 and v % 2, "must be odd and >= 1")
     yield from _group_problems(cfg)
     for i, _ in enumerate(cfg.model.hidden):
-        yield _check(cfg, f"model.hidden.{i}", *at_least_one)
-    yield from _optimizer_problems(cfg)
-    if cfg.trainer.cuda_graphs:
-        yield from _cuda_graph_problems(cfg)
-    if cfg.scheduler:
-        yield from _scheduler_problems(cfg, epochs_ok=not epochs_problem)
+        yield _check(cfg, f"model.hidden.{i}", *AT_LEAST_ONE)
 
 
 def _group_problems(cfg: DictConfig):
@@ -182,21 +200,3 @@ def _scheduler_problems(cfg: DictConfig, epochs_ok: bool):
         lambda v: 0 <= v <= cfg.scheduler.max_momentum,
         f"must be in [0, scheduler.max_momentum={cfg.scheduler.get('max_momentum')}]",
     )
-
-
-def _construction_problems(cfg: DictConfig):
-    """What torch itself refuses among the arguments a `+` key can add (`+optimizer.betas=[1.5,0.9]`),
-    found by building the optimizer and scheduler once, for a stand-in layer."""
-    import torch
-
-    from mnist_exp.engine.optim import Schedule, build_optimizer
-
-    try:
-        optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(1, 1))
-    except (ValueError, TypeError, ZeroDivisionError) as error:
-        yield f"optimizer: {cfg.optimizer._target_} refuses these arguments: {error}"
-        return
-    try:
-        Schedule(cfg.scheduler, optimizer, steps_per_epoch=1)  # torch checks arguments, not data size
-    except (ValueError, TypeError, ZeroDivisionError) as error:
-        yield f"scheduler: {cfg.scheduler._target_} refuses these arguments: {error}"

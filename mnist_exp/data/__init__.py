@@ -1,6 +1,10 @@
 """MNIST and Fashion-MNIST that arrive on any machine, verified by SHA-256 before anything trains on them.
 
-torch and torchvision are imported only when needed, to keep start-up fast.
+Also here: the datasets as normalised tensors on the run's device (`tensors`), and the random
+warps that augment them there (`augment`). torch is imported only by the modules that need it,
+to keep start-up fast.
+
+May import: `mnist_exp.errors`, `mnist_exp.fs`. Nothing else of ours.
 """
 
 from .cache import default_root

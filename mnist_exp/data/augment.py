@@ -1,16 +1,14 @@
 """Random warps of a whole batch at once, on the batch's own device.
 
-Every sample gets its own rotation, shear, scale and translation, and optionally its own elastic
-distortion (Simard et al., 2003: a random displacement field, smoothed by a Gaussian, that bends
-strokes the way handwriting varies), drawn from a generator of the run's own, so the same seed
-sees the same augmented batches. One sampling grid + `grid_sample` warps the batch: no per-sample
-Python and no trip through the CPU. Pixels moved in from outside the image take the background
-value (a black pixel, normalised), so the value range is kept.
+Every sample gets its own rotation, shear, scale, translation (and, for clothes, mirror), drawn
+from a generator of the run's own, so the same seed sees the same augmented batches. One sampling
+grid + `grid_sample` warps the batch: no per-sample Python and no trip through the CPU. Pixels
+moved in from outside the image take the background value (a black pixel, normalised), so the
+value range is kept.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 import torch
@@ -24,17 +22,13 @@ STREAM_OFFSET = 0xA06
 @dataclass(frozen=True)
 class RandomWarp:
     """Uniform draws per sample: rotation and shear in [-deg, +deg], scale in [1 - s, 1 + s],
-    translation in [-t, +t] of the image size along each axis; then, if `elastic` is set, a smooth
-    displacement of every pixel with standard deviation `elastic` pixels, smoothed over
-    `elastic_sigma` pixels."""
+    translation in [-t, +t] of the image size along each axis."""
 
     rotation: float = 0.0
     translate: float = 0.0
     scale: float = 0.0
     shear: float = 0.0
     hflip: float = 0.0  # probability of a left-right mirror: for clothes, not for digits
-    elastic: float = 0.0
-    elastic_sigma: float = 4.0  # shapes the elastic draw; alone it changes nothing
 
     @classmethod
     def from_config(cls, augment_cfg) -> RandomWarp:
@@ -43,7 +37,7 @@ class RandomWarp:
 
     @property
     def is_identity(self) -> bool:
-        return not (self.rotation or self.translate or self.scale or self.shear or self.hflip or self.elastic)
+        return not (self.rotation or self.translate or self.scale or self.shear or self.hflip)
 
     def sampling_matrices(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """[count, 2, 3] matrices for `affine_grid`: each maps an output pixel to where it samples from."""
@@ -67,32 +61,12 @@ class RandomWarp:
         inverse = torch.linalg.inv_ex(forward).inverse  # inv() would check for errors: a host sync on a GPU
         return torch.cat([inverse, -(inverse @ shift.unsqueeze(2))], dim=2)
 
-    def displacements(self, count: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
-        """[count, height, width, 2] smooth random (x, y) offsets in `grid_sample` units: white
-        noise blurred by a Gaussian of `elastic_sigma` pixels, scaled so each offset has standard
-        deviation `elastic` pixels. The noise covers a margin around the image so the blur sees
-        no edge and the border pixels move as much as the middle ones."""
-        device = generator.device
-        radius = math.ceil(3 * self.elastic_sigma)
-        taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
-        kernel = torch.exp(-0.5 * (taps / self.elastic_sigma) ** 2)
-        kernel /= kernel.square().sum().sqrt()  # unit norm: blurred unit-variance noise keeps unit variance
-        margin = 2 * radius
-        noise = torch.randn(count * 2, 1, height + margin, width + margin, generator=generator, device=device)
-        smooth = F.conv2d(F.conv2d(noise, kernel.view(1, 1, -1, 1)), kernel.view(1, 1, 1, -1))
-        offsets = smooth.view(count, 2, height, width).permute(0, 2, 3, 1) * self.elastic
-        offsets[..., 0] *= 2 / width  # pixels to grid units, with Python scalars: no copy to the device
-        offsets[..., 1] *= 2 / height
-        return offsets
-
     def __call__(self, images: torch.Tensor, generator: torch.Generator, background: float) -> torch.Tensor:
         """`images` [N, C, H, W] warped, one draw per sample; `background` fills what comes from outside."""
         if self.is_identity:
             return images
         theta = self.sampling_matrices(len(images), generator).to(images.dtype)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        if self.elastic:  # drawn last and only when on, so presets without it keep their random stream
-            grid = grid + self.displacements(len(images), *images.shape[2:], generator).to(grid.dtype)
         shifted = images - background  # zero padding then means "background"
         warped = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return warped + background

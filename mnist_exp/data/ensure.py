@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_exp.errors import UserError
+
 from .cache import default_root, locked
 from .checksum import sha256_file
 
@@ -15,7 +17,7 @@ logger = logging.getLogger(__name__)
 _verified: set = set()  # (raw dir, files) already hashed in this process
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(UserError):
     """No source gave files with the expected checksums; the message says what was tried and the fix."""
 
 

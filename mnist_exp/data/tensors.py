@@ -1,8 +1,8 @@
 """The whole dataset as normalised tensors resident on the run's device.
 
-The seed fed a DataLoader that decoded PIL images and normalised them one sample at a time; that
-was its bottleneck. Here every image is converted once, exactly as `ToTensor()` + `Normalize()`
-would (x / 255, then (x - mean) / std), and batches are index slices of one tensor.
+A DataLoader that decodes PIL images and normalises them one sample at a time is the bottleneck
+of a small CNN's training. Here every image is converted once, exactly as `ToTensor()` +
+`Normalize()` would (x / 255, then (x - mean) / std), and batches are index slices of one tensor.
 """
 
 from __future__ import annotations

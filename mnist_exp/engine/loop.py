@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_exp.engine.optim import Schedule
+Autocast = Callable[[], contextlib.AbstractContextManager]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> loss
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # -> (loss, correct)
 
 
 @dataclass
@@ -52,34 +54,25 @@ class EpochProgress:
         return self.loss_sum.item() / len(self.order), 100.0 * self.correct.item() / len(self.order)
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets, inputs)
-
-
 def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
-    """The plain training loss, called as every training loss is: (logits, targets, inputs)."""
-
-    def loss(logits: torch.Tensor, targets: torch.Tensor, _inputs: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
-
-    return loss
-
-
-StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # -> (loss, correct)
+    """The training loss; evaluation always scores plain cross-entropy."""
+    return functools.partial(F.cross_entropy, label_smoothing=label_smoothing)
 
 
 def optimizer_step(
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
     loss_fn: LossFn,
-    autocast: Callable[[], contextlib.AbstractContextManager],
+    autocast: Autocast,
     scaler: torch.amp.GradScaler | None,
+    optimizer: torch.optim.Optimizer,
     inputs: torch.Tensor,
     targets: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One update on one batch; returns its detached loss and correct count, both on the device."""
+    """One update on one batch; returns its detached loss and correct count, both on the device.
+    The optimizer comes after the fixed arguments, so a CUDA graph can bind its own."""
     with autocast():
         logits = model(inputs)
-        loss = loss_fn(logits, targets, inputs)
+        loss = loss_fn(logits, targets)
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
@@ -96,30 +89,21 @@ def train_epoch(
     images: torch.Tensor,
     labels: torch.Tensor,
     progress: EpochProgress,
+    *,
     batch_size: int,
-    optimizer: torch.optim.Optimizer,
-    schedule: Schedule,
-    on_batch: Callable[[torch.Tensor], None] | None = None,
+    take_step: StepFn,
+    after_step: Callable[[torch.Tensor], None] = lambda _loss: None,
     stop_requested: Callable[[], bool] = lambda: False,
-    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-    scaler: torch.amp.GradScaler | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    loss_fn: LossFn | None = None,
-    graphed_step: StepFn | None = None,
 ) -> bool:
     """Train on `images[progress.order]` from `progress.next_batch`; False if stopped early.
 
-    `augment` transforms each batch of inputs (labels untouched); `loss_fn(logits, targets, inputs)`
-    is the loss, cross-entropy when None (`mnist_exp.engine.distill`). `graphed_step`, when given, takes
-    each step instead (`mnist_exp.accel.graph_step`, which was built with the same model, optimizer and
-    loss). `schedule.after_batch()` follows every optimizer step; `on_batch` receives each batch's
-    detached loss for logging and decides itself whether to read it (a read syncs the device).
+    `augment` transforms each batch of inputs (labels untouched); `take_step` updates the model on
+    one batch; `after_step` receives each batch's detached loss and decides itself whether to read
+    it (a read syncs the device).
     """
-    loss_fn = loss_fn or cross_entropy()
-    take_step = graphed_step or functools.partial(optimizer_step, model, optimizer, loss_fn, autocast, scaler)
     model.train()
-    starts = range(progress.next_batch * batch_size, len(progress.order), batch_size)
-    for start in starts:
+    for start in range(progress.next_batch * batch_size, len(progress.order), batch_size):
         if stop_requested():
             return False
         index = progress.order[start : start + batch_size]
@@ -127,21 +111,16 @@ def train_epoch(
         if augment is not None:
             inputs = augment(inputs)
         loss, correct = take_step(inputs, targets)
-        schedule.after_batch()
         progress.loss_sum += loss * len(index)
         progress.correct += correct
         progress.next_batch += 1
-        if on_batch is not None:
-            on_batch(loss)
+        after_step(loss)
     return True
 
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module,
-    images: torch.Tensor,
-    batch_size: int,
-    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    model: nn.Module, images: torch.Tensor, batch_size: int, autocast: Autocast = contextlib.nullcontext
 ) -> torch.Tensor:
     """Float logits [N, classes], with the model in eval mode (BatchNorm running stats)."""
     model.eval()
@@ -163,7 +142,7 @@ def evaluate(
     images: torch.Tensor,
     labels: torch.Tensor,
     batch_size: int,
-    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    autocast: Autocast = contextlib.nullcontext,
 ) -> tuple[float, float]:
     """Mean loss and accuracy in percent, with the model in eval mode (BatchNorm running stats)."""
     return loss_and_accuracy(predict_logits(model, images, batch_size, autocast), labels)

@@ -6,6 +6,8 @@ parameters and, for per-batch schedulers, how many batches an epoch has.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from hydra.utils import instantiate
 from torch.optim import lr_scheduler
@@ -55,3 +57,17 @@ def _warm_up_not_ending_on_the_first_step(arguments: dict, steps_per_epoch: int)
     total_steps = arguments.get("total_steps") or arguments["epochs"] * steps_per_epoch
     pct_start = arguments.get("pct_start", 0.3)  # OneCycleLR's default
     return {"pct_start": pct_start * (1 - 1e-6)} if pct_start * total_steps == 1 else {}
+
+
+def construction_problems(cfg) -> Iterator[str]:
+    """What torch itself refuses among the arguments a `+` key can add (`+optimizer.betas=[1.5,0.9]`),
+    found by building the optimizer and scheduler once, for a stand-in layer."""
+    try:
+        optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(1, 1))
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        yield f"optimizer: {cfg.optimizer._target_} refuses these arguments: {error}"
+        return
+    try:
+        Schedule(cfg.scheduler, optimizer, steps_per_epoch=1)  # torch checks arguments, not data size
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        yield f"scheduler: {cfg.scheduler._target_} refuses these arguments: {error}"

@@ -7,25 +7,19 @@ data and must not be able to make this program call arbitrary code through Hydra
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from torch import nn
 
 from mnist_exp.engine.weight_average import averaged_weights
+from mnist_exp.rundir.checkpoints import CheckpointError, one_line, read_checkpoint
+from mnist_exp.rundir.layout import best_checkpoint, last_checkpoint
 
-CHECKPOINT_NAMES = ("best.pt", "last.pt")
 ALLOWED_TARGET_PREFIX = "mnist_exp.models."
-
-
-class CheckpointError(Exception):
-    """The checkpoint is missing, unreadable or does not fit its model; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +35,7 @@ class TrainedModel:
 def checkpoint_file(path: Path) -> Path:
     """A checkpoint file as given, or a run directory's checkpoints/best.pt, else last.pt."""
     if path.is_dir():
-        for name in CHECKPOINT_NAMES:
-            candidate = path / "checkpoints" / name
+        for candidate in (best_checkpoint(path), last_checkpoint(path)):
             if candidate.is_file():
                 return candidate
         raise CheckpointError(
@@ -51,28 +44,6 @@ def checkpoint_file(path: Path) -> Path:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file or run directory")
     return path
-
-
-def read_checkpoint(file: Path) -> dict:
-    if not zipfile.is_zipfile(file):
-        raise CheckpointError(f"{file} is not a PyTorch checkpoint (expected a file written by torch.save)")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{file} holds objects torch.load(weights_only=True) refuses: "
-            "not a checkpoint of this version of mnist-exp"
-        ) from None
-    except (RuntimeError, EOFError, OSError) as error:
-        raise CheckpointError(f"{file} is not a readable PyTorch checkpoint ({one_line(error)})") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{file} holds a {type(state).__name__}, not a checkpoint dict")
-    return state
-
-
-def one_line(error: Exception, limit: int = 300) -> str:
-    text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def targets(node) -> Iterator[str]:

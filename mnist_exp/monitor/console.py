@@ -35,7 +35,7 @@ def show_config(cfg: DictConfig) -> None:
 
 
 def show_model_summary(rows: list[tuple[str, str, int]], total: int) -> None:
-    """The seed's torchsummary-style table: layer, output shape, parameters, and the total."""
+    """The course notebook's torchsummary-style table: layer, output shape, parameters, and the total."""
     table = Table(title="Model summary", title_justify="left")
     table.add_column("Layer (type)")
     table.add_column("Output shape")

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from mnist_exp.fs.atomic import write_json
 from mnist_exp.monitor.figures import confusion_image, mistakes_image
-from mnist_exp.rundir.writes import write_json
+from mnist_exp.rundir.layout import CONFUSION
 
 NUM_CLASSES = 10
 MAX_MISTAKES_SHOWN = 100
@@ -45,7 +46,7 @@ def log_test_diagnostics(
     predictions = probabilities.argmax(dim=1)
     counts = confusion_matrix(labels, predictions)
     write_json(
-        Path(run_dir) / "confusion.json",
+        Path(run_dir) / CONFUSION,
         {"rows": "true label", "columns": "predicted label", "counts": counts.tolist()},
     )
     writer.add_image("test/confusion_matrix", confusion_image(counts.numpy()), step, dataformats="HWC")

@@ -14,28 +14,23 @@ from pathlib import Path
 from rich.console import Console
 
 from mnist_exp.errors import OutputDirError
+from mnist_exp.report.comparison import caption, markdown_table, rich_table, write_csv, write_markdown
 from mnist_exp.report.drift import pin_drifted_commands
 from mnist_exp.report.plots import write_plots
+from mnist_exp.report.readme import README_END, README_START, readme_markers, replace_between_markers
 from mnist_exp.report.runs import NoRunsError, collect_runs, common_parent
-from mnist_exp.report.summary import summarise
-from mnist_exp.report.tables import (
-    README_END,
-    README_START,
-    caption,
-    markdown_table,
-    readme_markers,
-    replace_between_markers,
-    rich_table,
-    write_csv,
-    write_markdown,
-)
+from mnist_exp.report.summary import Row, summarise
+from mnist_exp.report.tables import wide_console
 
 PROG = "mnist-exp-report"
-WIDE_ENOUGH = 200  # when piped or logged, print the table unwrapped rather than at 80 columns
 BLOCK_NAME = re.compile(r"[A-Za-z0-9_-]+")  # it goes inside an HTML comment in the README
 
 
-def main(argv: list[str] | None = None) -> int:
+class ReportError(Exception):
+    """What stops the report after its arguments were taken: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP_DIR")
     parser.add_argument(
@@ -64,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         help="count the reduction column against this many parameters (e.g. 420614, V1's) instead of "
         "the first row's model's, for a table that leaves that model out",
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments, refused (exit code 2, before anything is read) when they do not fit together."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.readme_block is not None:
         if not args.readme:
@@ -72,36 +73,50 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--readme-block {args.readme_block!r}: use letters, digits, '_' and '-' only")
     if args.reduction_from is not None and args.reduction_from < 1:
         parser.error(f"--reduction-from {args.reduction_from}: a parameter count, 1 or more")
-    try:
-        runs = collect_runs(args.paths)
-    except NoRunsError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+    return args
 
-    out_dir = args.out or common_parent(args.paths) / "report"
-    rows = summarise(runs, args.reduction_from)
-    console = Console(width=None if sys.stdout.isatty() else WIDE_ENOUGH)
-    console.print(rich_table(rows))
+
+def write_report(out_dir: Path, rows: list[Row]) -> list[str]:
+    """Write the PNGs, report.md and report.csv; returns the PNGs' names."""
     try:
         plots = write_plots(out_dir, rows)
         write_markdown(out_dir / "report.md", rows, plots)
         write_csv(out_dir / "report.csv", rows)
     except OutputDirError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        raise ReportError(error) from error
+    return plots
+
+
+def update_readme(readme: Path, block: str | None, rows: list[Row]) -> None:
+    """Put the table, each command pinned to what its runs trained, into the README's block; warn
+    of each command that still cannot reproduce its runs."""
+    readme_rows, stale_commands = pin_drifted_commands(rows)
+    for problem in stale_commands:
+        print(f"{PROG}: warning: {problem}", file=sys.stderr)
+    table = markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n"
+    try:
+        replace_between_markers(readme, table, block)
+    except (OSError, ValueError, OutputDirError) as error:
+        raise ReportError(error) from error
+
+
+def report(args: argparse.Namespace, console: Console) -> None:
+    runs = collect_runs(args.paths)
+    out_dir = args.out or common_parent(args.paths) / "report"
+    rows = summarise(runs, args.reduction_from)
+    console.print(rich_table(rows))
+    plots = write_report(out_dir, rows)
     if args.readme:
-        readme_rows, stale_commands = pin_drifted_commands(rows)
-        for problem in stale_commands:
-            print(f"{PROG}: warning: {problem}", file=sys.stderr)
-        try:
-            replace_between_markers(
-                args.readme,
-                markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n",
-                args.readme_block,
-            )
-        except (OSError, ValueError, OutputDirError) as error:
-            print(f"{PROG}: error: {error}", file=sys.stderr)
-            return 2
+        update_readme(args.readme, args.readme_block, rows)
         console.print(f"Updated the table in {args.readme}")
     console.print(f"Wrote report.md, report.csv, {', '.join(plots)} to {out_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report(args, wide_console())
+    except (NoRunsError, ReportError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
     return 0

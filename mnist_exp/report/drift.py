@@ -21,8 +21,15 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mnist_exp.config.schema import saved_config_read_today
+from mnist_exp.config.job_gpu import register_job_gpu
+from mnist_exp.config.schema import (
+    RetiredKeyError,
+    register_schemas,
+    saved_config_read_today,
+    without_retired_keys,
+)
 from mnist_exp.report.summary import IGNORED_KEYS, Row
+from mnist_exp.rundir.resume import register_resolvers
 
 ABSENT = object()
 BARE_STRING = re.compile(r"[A-Za-z_][\w./-]*")
@@ -32,8 +39,9 @@ HYDRA_WORDS = {"true", "false", "null", "inf", "nan"}
 def pin_drifted_commands(rows: list[Row]) -> tuple[list[Row], list[str]]:
     """The rows with their commands pinned, and one line per row whose command still cannot
     reproduce its runs."""
-    import mnist_exp.train  # noqa: F401  registers the schemas and resolvers as the CLI does; loads torch
-
+    register_schemas()  # what the CLI registers, for the packaged configs to compose as they do there
+    register_job_gpu()
+    register_resolvers()
     pinned, problems = [], []
     with initialize_config_module("mnist_exp.conf", version_base="1.3"):
         for row in rows:
@@ -54,7 +62,10 @@ def pinned_row(row: Row) -> tuple[Row, str | None]:
         composed = OmegaConf.to_container(compose("config", overrides=list(row.overrides)), resolve=True)
     except (HydraException, OmegaConfBaseException) as error:
         return row, f"{row.command}: no longer composes ({error})"
-    pins, unpinnable = drift_pins(saved, composed)
+    try:
+        pins, unpinnable = drift_pins(saved, composed)
+    except RetiredKeyError as error:
+        return row, f"{row.command}: cannot train what its runs trained: {error}"
     problem = None
     if unpinnable:
         problem = (
@@ -68,7 +79,8 @@ def drift_pins(saved: dict, composed: dict) -> tuple[list[str], list[str]]:
     """(`key=value` overrides that restore the saved values, saved keys that composed lacks)."""
     pins, unpinnable = [], []
     read_today = flatten(OmegaConf.to_container(saved_config_read_today(saved)))
-    for key, value in (flatten(saved) | read_today).items():  # the saved keys' order, then the added
+    # The saved keys in their order, then those added since.
+    for key, value in (flatten(without_retired_keys(saved)) | read_today).items():
         if key.split(".")[0] in IGNORED_KEYS:
             continue
         current = lookup(composed, key)

@@ -9,7 +9,6 @@ overrides would otherwise cover the curves or squeeze the axes to nothing.
 from __future__ import annotations
 
 import io
-import statistics
 import textwrap
 from pathlib import Path
 
@@ -18,9 +17,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mnist_exp.fs.atomic import atomic_write_bytes
 from mnist_exp.report.runs import Run
+from mnist_exp.report.stats import stat
 from mnist_exp.report.summary import Row
-from mnist_exp.rundir.writes import atomic_write_bytes
 
 WIDTH_INCHES, PLOT_HEIGHT_INCHES = 8, 5
 DPI = 100  # so every PNG is 800 pixels wide, 500 tall plus the legend's lines
@@ -78,9 +78,8 @@ def per_epoch(runs: list[Run], key: str) -> tuple[list[int], list[float], list[f
             if record.get(key) is not None:
                 values.setdefault(record["epoch"], []).append(float(record[key]))
     epochs = sorted(values)
-    means = [statistics.fmean(values[e]) for e in epochs]
-    stds = [statistics.stdev(values[e]) if len(values[e]) > 1 else 0.0 for e in epochs]
-    return epochs, means, stds
+    stats = [stat(values[epoch]) for epoch in epochs]
+    return epochs, [s.mean for s in stats], [s.std or 0.0 for s in stats]
 
 
 def plot_mean(ax: Axes, runs: list[Run], key: str, **style) -> None:

@@ -8,22 +8,14 @@ interrupted is its own row rather than pulling down the mean of finished ones.
 from __future__ import annotations
 
 import json
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 
 from mnist_exp.report.runs import Run
+from mnist_exp.report.stats import Stat, group_by, stat
 
 IGNORED_KEYS = ("seed", "resume")
 HIDDEN_OVERRIDE_PREFIXES = ("seed=", "resume=", "hydra.", "+hydra.", "++hydra.")
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean and sample standard deviation (n - 1) over runs; `std` is None for a single run."""
-
-    mean: float
-    std: float | None
 
 
 @dataclass(frozen=True)
@@ -57,27 +49,11 @@ class Row:
         return " ".join(["python -m mnist_exp", *self.overrides, *(f"seed={seed}" for seed in seeds)])
 
 
-def stat(values: list) -> Stat | None:
-    values = [float(v) for v in values if v is not None]
-    if not values:
-        return None
-    std = statistics.stdev(values) if len(values) > 1 else None
-    return Stat(statistics.fmean(values), std)
-
-
 def group_key(run: Run) -> str:
     if not run.config:
         return f"run:{run.path}"
     config = {key: value for key, value in run.config.items() if key not in IGNORED_KEYS}
     return json.dumps([config, run.status], sort_keys=True, default=str)
-
-
-def group_runs(runs: list[Run]) -> list[list[Run]]:
-    """Groups in the order their first run was found."""
-    groups: dict[str, list[Run]] = {}
-    for run in runs:
-        groups.setdefault(group_key(run), []).append(run)
-    return list(groups.values())
 
 
 def distinguishing_labels(groups: list[list[Run]]) -> list[str]:
@@ -110,14 +86,14 @@ def planned_epochs(run: Run) -> int | None:
 
 
 def mean_epoch_seconds(run: Run) -> float | None:
-    seconds = [record["seconds"] for record in run.history if record.get("seconds") is not None]
-    return statistics.fmean(seconds) if seconds else None
+    seconds = stat(record.get("seconds") for record in run.history)
+    return seconds.mean if seconds else None
 
 
 def summarise(runs: list[Run], reference_params: int | None = None) -> list[Row]:
     """One row per group; the params reduction is relative to `reference_params`, by default the
     first row's model's."""
-    groups = group_runs(runs)
+    groups = list(group_by(runs, group_key).values())
     labels = distinguishing_labels(groups)
     reference = reference_params or first_known(groups[0], params_of)
     return [summarise_group(group, label, reference) for group, label in zip(groups, labels, strict=True)]

@@ -1,0 +1,5 @@
+"""A run directory: the names of its files, atomic writes, the one-trainer lock, metrics.json,
+resuming, and the stop signals a run obeys.
+
+May import: `mnist_exp.config`, `mnist_exp.fs`, `mnist_exp.errors`.
+"""

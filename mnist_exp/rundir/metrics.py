@@ -1,7 +1,8 @@
 """metrics.json: the run's identity, status, per-epoch history and headline numbers.
 
-Rewritten atomically after every epoch and at every ending (completed, interrupted, diverged),
-so a reader always sees a complete document that says how far the run got.
+Rewritten atomically after every epoch and at every ending (completed, interrupted, diverged,
+failed), so a reader always sees a complete document that says how far the run got and how it
+ended; a failed run's document also says why (`error`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mnist_exp.rundir.writes import write_json
+from mnist_exp.fs.atomic import write_json
 
 
 class RunMetrics:
@@ -34,7 +35,7 @@ class RunMetrics:
         self.history.append(record)
         return record[key] > best_before
 
-    def document(self, status: str) -> dict:
+    def document(self, status: str, error: str | None = None) -> dict:
         last = self.history[-1] if self.history else {}
         document = {
             **self.identity,
@@ -48,9 +49,11 @@ class RunMetrics:
         else:
             document["best_test_acc"] = max((r["test_acc"] for r in self.history), default=None)
         document["duration_s"] = self.duration
+        if error is not None:
+            document["error"] = error
         return document
 
-    def save(self, status: str) -> dict:
-        document = self.document(status)
+    def save(self, status: str, error: str | None = None) -> dict:
+        document = self.document(status, error)
         write_json(self.path, document)
         return document

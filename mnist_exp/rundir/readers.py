@@ -1,8 +1,7 @@
 """Finding run directories and reading the files each run leaves, for the summary and the report.
 
-A run directory is one holding `metrics.json` or a `.hydra/` folder, so a run that has not
-finished its first epoch, or died before it, is still found. Both readers here tolerate a
-missing or broken file, since a sweep is often read while jobs are still running or have died.
+Every reader here tolerates a missing or broken file, since a sweep is often read while jobs are
+still running or have died.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from mnist_exp.rundir.layout import ERROR, METRICS, hydra_file, is_run_dir
+
 NO_METRICS = "no metrics yet"
 UNREADABLE_METRICS = "unreadable metrics.json"
 
@@ -21,10 +22,6 @@ UNREADABLE_METRICS = "unreadable metrics.json"
 def natural_key(text: str) -> list:
     """Sort `9` before `10`, as a person reads a sweep's job numbers."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / "metrics.json").is_file() or (path / ".hydra").is_dir()
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -42,7 +39,7 @@ def find_run_dirs(root: Path) -> list[Path]:
 
 def read_metrics(run_dir: Path) -> tuple[dict, str | None]:
     """(metrics, problem): problem is None once read, else NO_METRICS or UNREADABLE_METRICS."""
-    path = run_dir / "metrics.json"
+    path = run_dir / METRICS
     if not path.is_file():
         return {}, NO_METRICS
     try:
@@ -56,7 +53,7 @@ def read_metrics(run_dir: Path) -> tuple[dict, str | None]:
 
 def read_overrides(run_dir: Path) -> list[str]:
     """The command-line overrides of the run, from `.hydra/overrides.yaml`; empty if unreadable."""
-    path = run_dir / ".hydra" / "overrides.yaml"
+    path = hydra_file(run_dir, "overrides.yaml")
     if not path.is_file():
         return []
     try:
@@ -64,3 +61,15 @@ def read_overrides(run_dir: Path) -> list[str]:
     except (OSError, yaml.YAMLError):
         return []
     return [str(item) for item in overrides] if isinstance(overrides, list) else []
+
+
+def read_error(run_dir: Path) -> str | None:
+    """The first line of the `error.txt` a failed sweep job left, or None."""
+    path = run_dir / ERROR
+    if not path.is_file():
+        return None
+    try:
+        lines = path.read_text().strip().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return "failed"
+    return lines[0] if lines else "failed"

@@ -6,21 +6,26 @@ point `hydra.run.dir` at the resumed run's directory and keep Hydra from overwri
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_exp.config.schema import saved_config_read_today
+from mnist_exp.config.schema import RetiredKeyError, saved_config_read_today
 from mnist_exp.errors import ResumeError
+from mnist_exp.fs.atomic import remove_stale_temporaries
+from mnist_exp.rundir.layout import HYDRA_DIR, last_checkpoint, run_dir_of
+
+log = logging.getLogger("mnist_exp")
 
 # Keys that may differ from the checkpoint's: where and how fast it runs, not what it computes.
 RESUMABLE_KEYS = ("trainer.device", "trainer.log_every_n_steps", "trainer.threads", "trainer.cuda_graphs")
-# What `train` always reads back from a checkpoint to continue it; "ema" only where the run has a
-# weight average, which a checkpoint written before the average existed does not.
+# What a checkpoint must hold to be continued ("ema" too, where the run has a weight average).
 TRAINING_STATE = (
-    "model", "optimizer", "scheduler", "scaler", "step", "config", "status", "history", "duration_s", "rng",
-    "epoch_progress",
+    "model", "optimizer", "scheduler", "scaler", "epoch", "step", "config", "status", "history", "duration_s",
+    "rng", "epoch_progress",
 )  # fmt: skip
+RANDOM_STREAMS = ("torch", "cuda", "python", "shuffle", "augment")  # engine.rng.RandomStreams's
 # What an experiment preset decides, for comparing `experiment=...` with the checkpoint.
 PRESET_KEYS = ("model", "optimizer", "scheduler", "data", "trainer.epochs", "seed")
 
@@ -28,7 +33,7 @@ PRESET_KEYS = ("model", "optimizer", "scheduler", "data", "trainer.epochs", "see
 def checkpoint_path(resume: str) -> Path:
     path = Path(resume).expanduser()
     if path.is_dir():
-        path = path / "checkpoints" / "last.pt"
+        path = last_checkpoint(path)
     if not path.is_file():
         raise ResumeError(
             f"resume={resume}: no checkpoint at {path}. "
@@ -39,7 +44,7 @@ def checkpoint_path(resume: str) -> Path:
 
 def resume_checkpoint(resume: str) -> dict:
     """The training state `resume=` names, read as warily as a trained model's checkpoint."""
-    from mnist_exp.inference.checkpoint import CheckpointError, read_checkpoint  # imports torch
+    from mnist_exp.rundir.checkpoints import CheckpointError, read_checkpoint  # imports torch
 
     path = checkpoint_path(resume)
     try:
@@ -47,16 +52,13 @@ def resume_checkpoint(resume: str) -> dict:
     except CheckpointError as error:
         raise ResumeError(f"resume={resume}: {error}") from None
     missing = [key for key in TRAINING_STATE if key not in state]
+    missing += [f"rng.{key}" for key in RANDOM_STREAMS if key not in (state.get("rng") or {})]
     if missing:
         raise ResumeError(
-            f"resume={resume}: {path} is not an mnist-exp training checkpoint (it has no "
-            f"{', '.join(missing)}). Give a run directory that holds checkpoints/last.pt."
+            f"resume={resume}: {path} is not an mnist-exp training checkpoint "
+            f"(it has no {', '.join(missing)}). Give a run directory that holds checkpoints/last.pt."
         )
     return state
-
-
-def run_dir_of(checkpoint: Path) -> Path:
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
 def register_resolvers() -> None:
@@ -68,7 +70,7 @@ def register_resolvers() -> None:
 
     OmegaConf.register_new_resolver("mnist_exp_run_dir", run_dir, replace=True)
     OmegaConf.register_new_resolver(
-        "mnist_exp_output_subdir", lambda resume: None if resume else ".hydra", replace=True
+        "mnist_exp_output_subdir", lambda resume: None if resume else HYDRA_DIR, replace=True
     )
 
 
@@ -84,7 +86,10 @@ def is_sweep_job_rerun(overrides: list[str]) -> bool:
 
 def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictConfig:
     """The checkpoint's config, plus those command-line overrides that do not change the run."""
-    resumed = saved_config_read_today(saved)  # keys added since the checkpoint: off, as it ran
+    try:
+        resumed = saved_config_read_today(saved)  # keys the checkpoint lacks: off, as it ran
+    except RetiredKeyError as error:
+        raise ResumeError(f"resume={cfg.resume}: {error}") from None
     fix = (
         "That run is another job's: give this sweep a hydra.sweep.dir of its own."
         if is_sweep_job_rerun(overrides)
@@ -106,3 +111,26 @@ def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictCo
                 )
     resumed.resume = cfg.resume
     return resumed
+
+
+def resume_state(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[DictConfig, dict | None]:
+    """(config, checkpoint) of the run `cfg.resume` names: its saved config with the command line's
+    harmless overrides, and its training state. Without `resume=`, `(cfg, None)`.
+
+    A completed run is refused, unless a sweep's job was started again in its own directory: then
+    the checkpoint comes back as it is and its result stands."""
+    if not cfg.resume:
+        return cfg, None
+    saved = resume_checkpoint(cfg.resume)
+    cfg = resumed_config(cfg, saved["config"], overrides)
+    sweep_job_rerun = is_sweep_job_rerun(overrides)
+    if saved["status"] == "completed":
+        if not sweep_job_rerun:
+            raise ResumeError(f"resume={cfg.resume}: that run already completed; there is nothing to resume.")
+        log.info("%s holds this job's completed run: its result stands, not trained again", run_dir)
+        return cfg, saved
+    if sweep_job_rerun:
+        log.info("Continuing the unfinished run (%s) this job left in %s", saved["status"], run_dir)
+    log.info("Resuming %s from epoch %d, step %d", run_dir, len(saved["history"]) + 1, saved["step"])
+    remove_stale_temporaries(run_dir)
+    return cfg, saved

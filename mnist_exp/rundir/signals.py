@@ -13,6 +13,9 @@ import os
 import signal
 import threading
 
+from mnist_exp.errors import Stopped
+from mnist_exp.rundir.layout import resume_command
+
 SIGUSR2 = getattr(signal, "SIGUSR2", None)  # absent on Windows
 HANDLED = (signal.SIGINT, signal.SIGTERM) + ((SIGUSR2,) if SIGUSR2 else ())
 
@@ -51,3 +54,26 @@ class StopRequests:
         displaced = self._previous.get(SIGUSR2)
         if self.signum == SIGUSR2 and callable(displaced):
             displaced(self.signum, None)
+
+
+class Interrupted(Stopped):
+    """The run stopped at a batch boundary, as a signal asked, with its state saved."""
+
+    def __init__(self, signum: int, run_dir: str, epoch: int, step: int):
+        super().__init__(
+            signum,
+            f"Interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; "
+            f"state saved. Resume with: {resume_command(run_dir)}",
+        )
+
+
+class StoppedAsItFinished(Stopped):
+    """The signal came while the last epoch was scored and saved, too late to stop the run, which
+    completed; the person still asked to stop, so a sweep must not go on to its next job."""
+
+    def __init__(self, signum: int, run_dir: str):
+        super().__init__(
+            signum,
+            f"{signal.Signals(signum).name} received as the run was finishing: it completed all the "
+            f"same ({run_dir}), so there is nothing to resume; stopping here, as asked.",
+        )

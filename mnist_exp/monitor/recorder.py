@@ -1,0 +1,176 @@
+"""The recorder: the one owner of what a run leaves behind while it trains.
+
+It writes the console's progress bars and epoch lines, TensorBoard's events, metrics.json and the
+checkpoints, and it is a context manager: whatever ends the block (completion, a stop signal, a
+diverging loss, any exception), metrics.json is left with a final status, never `running`, and
+the event file is flushed and closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from types import TracebackType
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_exp.errors import Diverged, UserError
+from mnist_exp.models import count_parameters, layer_summary
+from mnist_exp.monitor import console
+from mnist_exp.monitor.diagnostics import log_test_diagnostics
+from mnist_exp.monitor.tensorboard import TensorBoardLog, flat_hparams
+from mnist_exp.rundir.checkpoints import save_checkpoint
+from mnist_exp.rundir.layout import METRICS, best_checkpoint, last_checkpoint
+from mnist_exp.rundir.metrics import RunMetrics
+
+log = logging.getLogger("mnist_exp")
+INPUT_SHAPE = (1, 28, 28)
+HEADLINE = ("final_test_acc", "best_test_acc", "final_val_acc")  # TensorBoard's HParams metrics
+
+
+class Recorder:
+    """`state` arguments are the run's `mnist_exp.engine.state.TrainingState`; `resumed` is the
+    checkpoint a resumed run continues from (its history and time so far carry on)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        cfg: DictConfig,
+        choices: dict[str, str],
+        state,
+        device: torch.device,
+        resumed: dict | None = None,
+    ):
+        self.run_dir, self.cfg, self.choices, self.resumed = run_dir, cfg, choices, resumed is not None
+        self.config = OmegaConf.to_container(cfg, resolve=True)  # saved in every checkpoint
+        self.epochs = cfg.trainer.epochs
+        self.log_every = cfg.trainer.log_every_n_steps
+        self.check_every = 1 if device.type == "cpu" else self.log_every  # reading the loss syncs a GPU
+        self.metrics = RunMetrics(
+            run_dir / METRICS,
+            cfg.model.name,
+            count_parameters(state.model),
+            str(device),
+            self.epochs,
+            history=resumed["history"] if resumed else (),
+            duration=resumed["duration_s"] if resumed else 0.0,
+        )
+        # A resumed run drops the events a killed process wrote after its checkpoint.
+        self.board = TensorBoardLog(run_dir, purge_step=state.step + 1 if resumed else None)
+        self.bars = console.epoch_progress()
+        self.bar, self.epoch, self.status = None, None, None
+
+    def __enter__(self) -> Recorder:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        """Whatever ended the block is what the caller sees: a failure to record how the run ended
+        (a full disk) is logged, never raised in its place."""
+        try:
+            if error is not None and self.status is None:
+                self.status = ending_status(error)
+                reason = None if self.status in ("diverged", "interrupted") else f"{kind.__name__}: {error}"
+                self.metrics.save(self.status, reason)
+        except (OSError, UserError) as unrecorded:
+            if error is None:
+                raise
+            log.error("could not record how the run ended: %s", unrecorded)
+        finally:
+            self.bars.__exit__(kind, error, trace)
+            self.close_board(error)
+
+    def close_board(self, error: BaseException | None) -> None:
+        """Flush and close TensorBoard's file; with an error already on its way, a failure here
+        is logged instead of hiding it."""
+        try:
+            self.board.close()
+        except OSError as unflushed:
+            if error is None:
+                raise
+            log.error("could not flush TensorBoard's events: %s", unflushed)
+
+    def start(self, state, example_input: torch.Tensor, example_digits: tuple | None) -> None:
+        """The model's summary on the console; a new run's graph and example digits in TensorBoard."""
+        console.show_model_summary(layer_summary(state.model, INPUT_SHAPE), count_parameters(state.model))
+        if self.resumed:
+            return
+        self.board.log_start(self.cfg, state.model, example_input)
+        if example_digits is not None:
+            self.board.log_training_digits(*example_digits, self.cfg.data.mean, self.cfg.data.std)
+
+    def start_epoch(self, epoch: int, state) -> None:
+        self.epoch = epoch
+        self.bar = self.bars.add_task(
+            f"Epoch {epoch}/{self.epochs}",
+            total=math.ceil(state.train_count / self.cfg.data.batch_size),
+            completed=state.progress.next_batch if state.progress else 0,
+            loss=0.0,
+        )
+
+    def on_step(self, state, loss: torch.Tensor) -> None:
+        """After every optimizer step: the bar moves; the loss is read (and checked) only as often
+        as needed, since on a GPU each read waits for the device."""
+        self.bars.advance(self.bar)
+        if state.step % self.check_every and state.step % self.log_every:
+            return
+        value = loss.item()
+        if not math.isfinite(value):
+            raise Diverged(value, self.epoch, state.step, state.lr)
+        if state.step % self.log_every == 0:
+            self.board.log_batch_loss(state.step, value)
+            self.bars.update(self.bar, loss=value)
+
+    def end_epoch(self, record: dict, state) -> None:
+        """Show and keep the finished epoch: its line, its scalars, last.pt (and best.pt)."""
+        self.bars.remove_task(self.bar)
+        console.log_epoch(record, self.epochs)
+        self.board.log_epoch(record, state.step)
+        is_best = self.metrics.add_epoch(record)
+        checkpoint = self.checkpoint(state, "running")
+        save_checkpoint(last_checkpoint(self.run_dir), checkpoint)
+        if is_best:
+            save_checkpoint(best_checkpoint(self.run_dir), checkpoint)
+        self.metrics.save("running")
+
+    def interrupted(self, state) -> None:
+        """Stopped at a batch boundary: the unfinished epoch is saved with the rest, to go on from."""
+        save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "interrupted"))
+        self.status = "interrupted"
+        self.metrics.save(self.status)
+
+    def completed(self, state, test_logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> dict:
+        """The run's final record and checkpoint, then the test diagnostics and HParams; returns
+        the final metrics document."""
+        final = self.metrics.document("completed")
+        save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "completed"))
+        self.status = "completed"
+        self.metrics.save(self.status)
+        log_test_diagnostics(
+            self.board.writer, test_logits.softmax(dim=1), images, labels, self.run_dir, state.step,
+            self.cfg.data.mean, self.cfg.data.std,
+        )  # fmt: skip
+        headline = {f"hparam/{key}": final[key] for key in HEADLINE if key in final}
+        self.board.log_hparams(flat_hparams(self.cfg, self.choices), headline, state.step)
+        console.show_final_summary(final, str(self.run_dir))
+        return final
+
+    def checkpoint(self, state, status: str) -> dict:
+        return {
+            **state.state_dict(),
+            "config": self.config,
+            "status": status,
+            "history": self.metrics.history,
+            "duration_s": self.metrics.duration,
+        }
+
+
+def ending_status(error: BaseException) -> str:
+    """What metrics.json says of a run that an exception ended."""
+    if isinstance(error, Diverged):
+        return "diverged"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return "failed"
