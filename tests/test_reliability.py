@@ -68,15 +68,47 @@ def test_unknown_group_option_lists_the_available_ones_and_nothing_else(tmp_path
     assert listed.split() == sorted(path.stem for path in (CONF / group).glob("*.yaml"))
 
 
-def test_help_names_the_program_and_lists_only_the_groups_a_user_chooses_from(tmp_path):
-    """Not the typed schemas, and not Hydra's own groups."""
+def help_section(text: str, title: str) -> list[str]:
+    """The lines under `== TITLE ==` in the help, up to the next blank line."""
+    section = text.split(f"== {title} ==\n")[1]
+    return section.split("\n\n")[0].splitlines()
+
+
+def test_help_says_what_the_program_does_with_examples_and_only_the_groups_a_user_chooses_from(tmp_path):
+    """Not the typed schemas, and not Hydra's own groups; not the raw config dump either."""
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.startswith("mnist-exp is powered by Hydra.")
-    groups = result.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
-    listed = [line.split(":")[0] for line in groups.splitlines() if ":" in line]
+    assert result.stdout.startswith("mnist-exp: train small CNNs on MNIST")
+    assert "powered by Hydra" not in result.stdout and "_target_" not in result.stdout
+    examples = help_section(result.stdout, "Examples")
+    assert 6 <= len(examples) <= 10
+    groups = help_section(result.stdout, "Configuration groups (group=option)")
+    listed = [line.split(":")[0] for line in groups if ":" in line]
     shipped = {str(path.parent.relative_to(CONF)) for path in CONF.glob("**/*.yaml")}
     assert listed == sorted(group for group in shipped if group != "." and not group.startswith("hydra"))
+
+
+def test_the_trainer_keys_in_the_help_exist_with_the_defaults_it_states(tmp_path, compose_config):
+    result = run_cli("--help", cwd=tmp_path)
+    keys = help_section(result.stdout, "Main trainer keys (trainer.KEY=VALUE)")
+    trainer = compose_config().trainer
+    assert len(keys) >= 8
+    for line in keys:
+        key, default = line.split()[0], line.rsplit("(", 1)[1].rstrip(")")
+        assert str(trainer[key]).lower() == default.lower(), line
+
+
+def test_the_help_examples_compose(tmp_path):
+    """Each example of `python -m mnist_exp` gives a config, as `--cfg job` prints it, untrained."""
+    examples = help_section(run_cli("--help", cwd=tmp_path).stdout, "Examples")
+    commands = [line.split("#")[0].split() for line in examples if "-m mnist_exp" in line]
+    assert len(commands) >= 5
+    for command in commands:
+        # A sweep's first job stands for the sweep; the launcher and a run to resume are not composed.
+        overrides = [arg.split(",")[0] for arg in command[3:] if arg != "-m" and "hydra/launcher" not in arg]
+        overrides = [arg for arg in overrides if not arg.startswith("resume=")]
+        result = run_cli(*overrides, "--cfg", "job", cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr[-1000:])
 
 
 @pytest.mark.parametrize(
