@@ -254,6 +254,21 @@ def test_readme_table_goes_between_the_markers_with_a_reproducing_command(tmp_pa
     assert "`python -m mnist_exp -m model=v3 optimizer.lr=0.001 trainer.epochs=2 seed=1,2,3`" in row
 
 
+def test_a_headline_table_is_short_and_says_dataset_accuracy_time_and_command(tmp_path):
+    for seed in (1, 2):
+        write_run(tmp_path / "runs" / str(seed), seed=seed, test_accs=(98.0, 99.0 + seed / 10))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- mnist-exp-report:headline:start -->\n<!-- mnist-exp-report:headline:end -->\n")
+    args = [str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--readme", str(readme)]
+    assert main([*args, "--readme-block", "headline", "--headline"]) == 0
+    header, _, row = readme.read_text().splitlines()[1:4]
+    assert header == "| model | dataset | params | epochs | test % (final) | seeds | min/run | command |"
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:7] == ["v3", "—", "18,594", "2", "99.15 ± 0.07", "1, 2", "0.2 ± 0.0"]
+    assert cells[7] == "`python -m mnist_exp -m model=v3 optimizer.lr=0.001 trainer.epochs=2 seed=1,2`"
+    assert "minutes per run on cpu" in readme.read_text()
+
+
 def test_reproducing_command_pins_the_epochs_a_preset_gave_but_keeps_an_explicit_count(tmp_path):
     """A preset lengthened after the run must not change what the row's command trains."""
     write_run(tmp_path / "preset", seed=1, epochs=40)
@@ -316,6 +331,7 @@ def test_readme_block_that_is_missing_is_an_error_and_left_alone(two_models, tmp
         (["--readme-block", "x"], "--readme-block needs --readme FILE"),
         (["--readme", "README.md", "--readme-block", "a -->"], "use letters, digits, '_' and '-' only"),
         (["--reduction-from", "0"], "--reduction-from 0: a parameter count, 1 or more"),
+        (["--headline"], "--headline needs --readme FILE"),
         (["--reduction-from", "many"], "--reduction-from: invalid int value: 'many'"),
     ],
 )

@@ -1,7 +1,7 @@
 """Evaluation that averages each image's prediction over a few views of it that keep its label.
 
 Test-time augmentation: a small network trained on shifted or mirrored copies errs differently
-on the views, and their averaged probabilities are right more often (experiments/README.md). The
+on the views, and their averaged probabilities are right more often (experiments/LOG.md). The
 views are the image, its left-right mirror with `trainer.eval_hflip` (clothes; never digits), and
 with `trainer.eval_shift: N` each of those moved N pixels up, down, left and right (digits and
 clothes). Training is untouched; only what validation and test measure

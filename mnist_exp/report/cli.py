@@ -14,7 +14,15 @@ from pathlib import Path
 from rich.console import Console
 
 from mnist_exp.errors import OutputDirError
-from mnist_exp.report.comparison import caption, markdown_table, rich_table, write_csv, write_markdown
+from mnist_exp.report.comparison import (
+    caption,
+    headline_caption,
+    headline_table,
+    markdown_table,
+    rich_table,
+    write_csv,
+    write_markdown,
+)
 from mnist_exp.report.drift import pin_drifted_commands
 from mnist_exp.report.plots import write_plots
 from mnist_exp.report.readme import README_END, README_START, readme_markers, replace_between_markers
@@ -53,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--headline",
+        action="store_true",
+        help="with --readme: a short table for a front page (model, dataset, params, epochs, final test "
+        "accuracy, seeds, minutes per run, command) instead of the full one",
+    )
+    parser.add_argument(
         "--reduction-from",
         type=int,
         metavar="PARAMS",
@@ -71,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error("--readme-block needs --readme FILE, the file that holds the block")
         if not BLOCK_NAME.fullmatch(args.readme_block):
             parser.error(f"--readme-block {args.readme_block!r}: use letters, digits, '_' and '-' only")
+    if args.headline and not args.readme:
+        parser.error("--headline needs --readme FILE, the file that holds the table")
     if args.reduction_from is not None and args.reduction_from < 1:
         parser.error(f"--reduction-from {args.reduction_from}: a parameter count, 1 or more")
     return args
@@ -87,13 +103,16 @@ def write_report(out_dir: Path, rows: list[Row]) -> list[str]:
     return plots
 
 
-def update_readme(readme: Path, block: str | None, rows: list[Row]) -> None:
+def update_readme(readme: Path, block: str | None, rows: list[Row], headline: bool = False) -> None:
     """Put the table, each command pinned to what its runs trained, into the README's block; warn
     of each command that still cannot reproduce its runs."""
     readme_rows, stale_commands = pin_drifted_commands(rows)
     for problem in stale_commands:
         print(f"{PROG}: warning: {problem}", file=sys.stderr)
-    table = markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n"
+    if headline:
+        table = headline_table(readme_rows) + "\n" + headline_caption(readme_rows) + "\n"
+    else:
+        table = markdown_table(readme_rows, for_readme=True) + "\n" + caption(readme_rows) + "\n"
     try:
         replace_between_markers(readme, table, block)
     except (OSError, ValueError, OutputDirError) as error:
@@ -107,7 +126,7 @@ def report(args: argparse.Namespace, console: Console) -> None:
     console.print(rich_table(rows))
     plots = write_report(out_dir, rows)
     if args.readme:
-        update_readme(args.readme, args.readme_block, rows)
+        update_readme(args.readme, args.readme_block, rows, args.headline)
         console.print(f"Updated the table in {args.readme}")
     console.print(f"Wrote report.md, report.csv, {', '.join(plots)} to {out_dir}")
 

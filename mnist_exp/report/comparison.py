@@ -18,6 +18,8 @@ from mnist_exp.report.stats import Stat
 from mnist_exp.report.summary import Row
 from mnist_exp.report.tables import DASH, plus_minus
 
+DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
 
 @dataclass(frozen=True)
 class Column:
@@ -32,9 +34,16 @@ def epochs_text(row: Row) -> str:
     return done if row.epochs in (None, low) and low == high else f"{done}/{row.epochs or '?'}"
 
 
+def dataset_text(row: Row) -> str:
+    return DATASET_NAMES.get(row.dataset, row.dataset or DASH)
+
+
 def display_columns(rows: list[Row], with_runs: bool, with_command: bool = False) -> list[Column]:
     """The columns worth showing: config and validation ones only when some row has them."""
-    columns = [Column("model", lambda r: r.model, numeric=False)]
+    columns = [
+        Column("model", lambda r: r.model, numeric=False),
+        Column("dataset", dataset_text, numeric=False),
+    ]
     if any(row.label for row in rows):
         columns.append(Column("config", lambda r: r.label, numeric=False))
     columns += [
@@ -66,6 +75,29 @@ def display_columns(rows: list[Row], with_runs: bool, with_command: bool = False
     return columns
 
 
+def headline_columns() -> list[Column]:
+    """A short table for a front page: what each row is, how well it does, what it costs, and the
+    command that trains it again."""
+    return [
+        Column("model", lambda r: r.model, numeric=False),
+        Column("dataset", dataset_text, numeric=False),
+        Column("params", lambda r: f"{r.params:,}" if r.params is not None else DASH),
+        Column("epochs", epochs_text),
+        Column("test % (final)", lambda r: plus_minus(r.final_test_acc)),
+        Column("seeds", lambda r: ", ".join(map(str, r.seeds)) or DASH, numeric=False),
+        Column("min/run", lambda r: plus_minus(r.minutes_per_run, digits=1)),
+        Column("command", lambda r: f"`{r.command}`", numeric=False),
+    ]
+
+
+def headline_caption(rows: list[Row]) -> str:
+    devices = sorted({row.devices for row in rows if row.devices})
+    return (
+        "Test accuracy at the final epoch, in percent: mean ± sample std over the seeds. "
+        f"min/run: minutes per run on {', '.join(devices) or 'the machine that ran it'}."
+    )
+
+
 def caption(rows: list[Row]) -> str:
     first = rows[0]
     reference = f"the first row ({first.model})"
@@ -87,6 +119,11 @@ def cells(rows: list[Row], columns: list[Column]) -> tuple[list[str], list[list[
 def rich_table(rows: list[Row]) -> Table:
     header, body, numeric = cells(rows, display_columns(rows, with_runs=False))
     return tables.rich_table("Runs", header, body, numeric, caption=caption(rows))
+
+
+def headline_table(rows: list[Row]) -> str:
+    header, body, numeric = cells(rows, headline_columns())
+    return tables.markdown_table(header, body, numeric) + "\n"
 
 
 def markdown_table(rows: list[Row], for_readme: bool = False) -> str:
@@ -115,6 +152,7 @@ def csv_record(row: Row) -> dict:
     low, high = row.epochs_done
     return {
         "model": row.model,
+        "dataset": row.dataset or "",
         "config": row.label,
         "status": row.status,
         "n": len(row.runs),

@@ -37,6 +37,8 @@ class Row:
     final_val_acc: Stat | None
     best_val_acc: Stat | None
     seconds_per_epoch: Stat | None
+    minutes_per_run: Stat | None  # each run's whole duration, resumes included
+    dataset: str | None  # the data.name the runs trained on
     devices: str  # where the runs trained, e.g. "cpu" or "cpu 2, cuda 1": s/epoch depends on it
     overrides: tuple[str, ...]  # those of the command that trains this row's runs again, less seeds
 
@@ -85,6 +87,15 @@ def planned_epochs(run: Run) -> int | None:
     return run.metrics.get("epochs") or (run.config.get("trainer") or {}).get("epochs")
 
 
+def run_minutes(run: Run) -> float | None:
+    seconds = run.metrics.get("duration_s")
+    return seconds / 60 if isinstance(seconds, int | float) else None
+
+
+def dataset_name(run: Run) -> str | None:
+    return (run.config.get("data") or {}).get("name")
+
+
 def mean_epoch_seconds(run: Run) -> float | None:
     seconds = stat(record.get("seconds") for record in run.history)
     return seconds.mean if seconds else None
@@ -118,6 +129,8 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
         final_val_acc=stat([run.metrics.get("final_val_acc") for run in runs]),
         best_val_acc=stat([run.metrics.get("best_val_acc") for run in runs]),
         seconds_per_epoch=stat([mean_epoch_seconds(run) for run in runs]),
+        minutes_per_run=stat([run_minutes(run) for run in runs]),
+        dataset=first_known(runs, dataset_name),
         devices=device_counts(runs),
         overrides=reproducing_overrides(runs),
     )
