@@ -41,9 +41,6 @@ BAD_VALUES = {
     "data.augment.scale=1.0": "data.augment.scale=1.0 is not allowed: must be in [0, 0.9]",
     "data.augment.shear=90": "data.augment.shear=90.0 is not allowed: must be in [0, 60]",
     "data.augment.hflip=1.5": "data.augment.hflip=1.5 is not allowed: must be in [0, 1]",
-    "data.augment.clean_final_epochs=21": (
-        "data.augment.clean_final_epochs=21 is not allowed: must be in [0, trainer.epochs=20]"
-    ),
     "data.augment.clean_final_epochs=-1": "data.augment.clean_final_epochs=-1 is not allowed",
 }
 

@@ -79,5 +79,6 @@ def augment_generator(seed: int, device: torch.device) -> torch.Generator:
 def augments_epoch(epoch: int, epochs: int, clean_final_epochs: int) -> bool:
     """Whether training epoch `epoch` (from 1) sees augmented images: all but the last
     `clean_final_epochs`, which fit the unaltered images that evaluation sees, at the schedule's
-    smallest learning rates (and BatchNorm's statistics with them)."""
+    smallest learning rates (and BatchNorm's statistics with them). A run shorter than that, such
+    as a preset tried for one epoch, trains every epoch clean."""
     return epoch <= epochs - clean_final_epochs

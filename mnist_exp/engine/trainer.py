@@ -8,6 +8,7 @@ that does change lives in the `TrainingState` it is given.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 
@@ -30,6 +31,7 @@ from mnist_exp.engine.state import TrainingState
 from mnist_exp.engine.views import evaluated_network
 
 OnStep = Callable[[TrainingState, torch.Tensor], None]  # (state, the step's detached loss)
+log = logging.getLogger("mnist_exp")
 EXAMPLE_DIGITS = 64  # training digits shown beside their augmented draws in TensorBoard
 
 
@@ -40,6 +42,13 @@ class Trainer:
         self.batch_size, self.test_batch_size = cfg.data.batch_size, cfg.data.test_batch_size
         self.clean_final_epochs = cfg.data.augment.clean_final_epochs
         self.warp = RandomWarp.from_config(cfg.data.augment)
+        if self.clean_final_epochs > self.epochs and not self.warp.is_identity:
+            log.info(
+                "data.augment.clean_final_epochs=%d is more than trainer.epochs=%d: every epoch trains "
+                "on the images as they are",
+                self.clean_final_epochs,
+                self.epochs,
+            )
         self.background = -cfg.data.mean / cfg.data.std  # a black pixel, normalised
         self.autocast = functools.partial(autocast, cfg.trainer.precision, device)
         self.network = speed_up(state.model, cfg.trainer)  # the model's own parameters, maybe compiled
