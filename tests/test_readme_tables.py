@@ -1,8 +1,9 @@
 """The READMEs' result tables are what the report tool writes from the run records in the repo.
 
 Each table's command is run again on the records under `experiments/records/` and must give the
-file back byte for byte, with no warning. A preset change that alters what a row's command trains
-fails here until the tables are written again, which pins the old values into their commands.
+file back byte for byte, with no warning but that of a table comparing devices. A preset change
+that alters what a row's command trains fails here until the tables are written again, which pins
+the old values into their commands.
 """
 
 from __future__ import annotations
@@ -61,5 +62,8 @@ def test_a_table_is_what_the_report_writes_from_its_records(table, tmp_path, cap
 
     assert main([*map(str, run_paths(args)), *options]) == 0
 
-    assert capsys.readouterr().err == ""
+    # The one warning a table may give: that it compares runs on different devices, which its
+    # device column shows. A command that no longer trains what its runs trained fails here.
+    warnings = capsys.readouterr().err.splitlines()
+    assert all("compares runs on different devices" in warning for warning in warnings), warnings
     assert copy.read_text() == readme.read_text()

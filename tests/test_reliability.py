@@ -588,6 +588,13 @@ def test_an_unforeseen_exception_mid_epoch_leaves_the_run_failed_with_its_reason
     resumed = run_cli(f"resume={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
+    failed, completed = json.loads((run_dir / "provenance.json").read_text())["attempts"]
+    assert (failed["ended_as"], completed["ended_as"]) == ("failed", "completed")
+    assert failed["command"].endswith(f"hydra.run.dir={run_dir}") and "resume=" in completed["command"]
+    assert (
+        completed["torch"] == torch.__version__ and completed["device"] == "cpu" and completed["device_name"]
+    )
+    assert failed["started_utc"] <= failed["ended_utc"] <= completed["started_utc"] <= completed["ended_utc"]
 
 
 # --- divergence ------------------------------------------------------------------------------

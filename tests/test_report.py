@@ -269,6 +269,36 @@ def test_a_headline_table_is_short_and_says_dataset_accuracy_time_and_command(tm
     assert "minutes per run on cpu" in readme.read_text()
 
 
+def write_provenance(run_dir: Path, torch_version: str, device_name: str) -> None:
+    attempt = {"torch": torch_version, "device": "cpu", "device_name": device_name, "ended_as": "completed"}
+    (run_dir / "provenance.json").write_text(json.dumps({"attempts": [attempt]}))
+
+
+def test_rows_show_their_torch_and_device_and_a_mixed_table_is_warned_of(tmp_path, capsys):
+    write_run(tmp_path / "runs" / "0", model="v1", params=V1_PARAMS)
+    write_run(tmp_path / "runs" / "1", model="v3")
+    write_provenance(tmp_path / "runs" / "0", "2.14.1", "AMD EPYC")
+    write_provenance(tmp_path / "runs" / "1", "2.11.0", "Intel Xeon")
+
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+
+    rows = {row["model"]: row for row in report_rows(tmp_path / "out")}
+    assert (rows["v1"]["torch"], rows["v1"]["device"]) == ("2.14.1", "cpu (AMD EPYC)")
+    assert (rows["v3"]["torch"], rows["v3"]["device"]) == ("2.11.0", "cpu (Intel Xeon)")
+    warnings = capsys.readouterr().err
+    assert "warning: the table compares runs from different torch versions: 2.11.0, 2.14.1" in warnings
+    assert (
+        "warning: the table compares runs on different devices: cpu (AMD EPYC), cpu (Intel Xeon)" in warnings
+    )
+
+
+def test_runs_of_one_torch_on_one_device_give_no_warning(two_models, tmp_path, capsys):
+    for run in ("0", "1"):
+        write_provenance(two_models / run, "2.14.1", "AMD EPYC")
+    assert main([str(two_models), "--out", str(tmp_path / "out")]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_reproducing_command_pins_the_epochs_a_preset_gave_but_keeps_an_explicit_count(tmp_path):
     """A preset lengthened after the run must not change what the row's command trains."""
     write_run(tmp_path / "preset", seed=1, epochs=40)

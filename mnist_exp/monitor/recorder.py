@@ -20,10 +20,12 @@ from mnist_exp.errors import Diverged, UserError
 from mnist_exp.models import count_parameters, layer_summary
 from mnist_exp.monitor import console
 from mnist_exp.monitor.diagnostics import log_test_diagnostics
+from mnist_exp.monitor.provenance import Provenance
 from mnist_exp.monitor.tensorboard import TensorBoardLog, flat_hparams
 from mnist_exp.rundir.checkpoints import save_checkpoint
-from mnist_exp.rundir.layout import METRICS, best_checkpoint, last_checkpoint
+from mnist_exp.rundir.layout import METRICS, PROVENANCE, best_checkpoint, last_checkpoint
 from mnist_exp.rundir.metrics import RunMetrics
+from mnist_exp.rundir.readers import read_provenance
 
 log = logging.getLogger("mnist_exp")
 INPUT_SHAPE = (1, 28, 28)
@@ -57,12 +59,15 @@ class Recorder:
             history=resumed["history"] if resumed else (),
             duration=resumed["duration_s"] if resumed else 0.0,
         )
+        earlier = read_provenance(run_dir) if resumed else []
+        self.provenance = Provenance(run_dir / PROVENANCE, device, earlier)
         # A resumed run drops the events a killed process wrote after its checkpoint.
         self.board = TensorBoardLog(run_dir, purge_step=state.step + 1 if resumed else None)
         self.bars = console.epoch_progress()
         self.bar, self.epoch, self.status = None, None, None
 
     def __enter__(self) -> Recorder:
+        self.provenance.save()
         self.bars.__enter__()
         return self
 
@@ -74,6 +79,7 @@ class Recorder:
                 self.status = ending_status(error)
                 reason = None if self.status in ("diverged", "interrupted") else f"{kind.__name__}: {error}"
                 self.metrics.save(self.status, reason)
+                self.provenance.ended(self.status)
         except (OSError, UserError) as unrecorded:
             if error is None:
                 raise
@@ -140,6 +146,7 @@ class Recorder:
         save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "interrupted"))
         self.status = "interrupted"
         self.metrics.save(self.status)
+        self.provenance.ended(self.status)
 
     def completed(self, state, test_logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> dict:
         """The run's final record and checkpoint, then the test diagnostics and HParams; returns
@@ -148,6 +155,7 @@ class Recorder:
         save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "completed"))
         self.status = "completed"
         self.metrics.save(self.status)
+        self.provenance.ended(self.status)
         log_test_diagnostics(
             self.board.writer, test_logits.softmax(dim=1), images, labels, self.run_dir, state.step,
             self.cfg.data.mean, self.cfg.data.std,

@@ -27,7 +27,7 @@ from mnist_exp.report.drift import pin_drifted_commands
 from mnist_exp.report.plots import write_plots
 from mnist_exp.report.readme import README_END, README_START, readme_markers, replace_between_markers
 from mnist_exp.report.runs import NoRunsError, collect_runs, common_parent
-from mnist_exp.report.summary import Row, summarise
+from mnist_exp.report.summary import Row, mixed_provenance, summarise
 from mnist_exp.report.tables import wide_console
 
 PROG = "mnist-exp-report"
@@ -124,6 +124,8 @@ def report(args: argparse.Namespace, console: Console) -> None:
     out_dir = args.out or common_parent(args.paths) / "report"
     rows = summarise(runs, args.reduction_from)
     console.print(rich_table(rows))
+    for difference in mixed_provenance(rows):
+        print(f"{PROG}: warning: {difference}", file=sys.stderr)
     plots = write_report(out_dir, rows)
     if args.readme:
         update_readme(args.readme, args.readme_block, rows, args.headline)

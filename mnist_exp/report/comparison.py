@@ -66,6 +66,11 @@ def display_columns(rows: list[Row], with_runs: bool, with_command: bool = False
     columns += [
         Column("s/epoch", lambda r: plus_minus(r.seconds_per_epoch, digits=1)),
         Column("device", lambda r: r.devices or DASH, numeric=False),
+        *(
+            [Column("torch", lambda r: r.torch or DASH, numeric=False)]
+            if any(row.torch for row in rows)
+            else []
+        ),
         Column("status", lambda r: r.status, numeric=False),
     ]
     if with_runs:
@@ -167,6 +172,7 @@ def csv_record(row: Row) -> dict:
         **stat_fields("best_val_acc", row.best_val_acc),
         **stat_fields("seconds_per_epoch", row.seconds_per_epoch),
         "device": row.devices,
+        "torch": row.torch,
         "runs": ";".join(run.name for run in row.runs),
     }
 

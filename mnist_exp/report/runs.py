@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_exp.rundir.layout import best_checkpoint, hydra_file, last_checkpoint
-from mnist_exp.rundir.readers import find_run_dirs, read_error, read_metrics, read_overrides
+from mnist_exp.rundir.readers import find_run_dirs, read_error, read_metrics, read_overrides, read_provenance
 
 FAILED = "failed"
 
@@ -34,6 +34,13 @@ class Run:
     config: dict = field(default_factory=dict)
     overrides: tuple[str, ...] = ()
     error: str | None = None  # the first line of the error.txt a failed sweep job left
+    provenance: tuple[dict, ...] = ()  # each process that trained it: versions, machine, command
+
+    @property
+    def last_attempt(self) -> dict:
+        """What the run's last training process recorded of itself; empty for runs from before
+        provenance.json existed."""
+        return self.provenance[-1] if self.provenance else {}
 
     @property
     def history(self) -> list[dict]:
@@ -101,6 +108,7 @@ def read_run(run_dir: Path, name: str, with_config: bool = True) -> Run:
         config=read_config(run_dir) if with_config else {},
         overrides=tuple(read_overrides(run_dir)),
         error=error,
+        provenance=tuple(read_provenance(run_dir)),
     )
 
 

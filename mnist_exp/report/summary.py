@@ -40,6 +40,7 @@ class Row:
     minutes_per_run: Stat | None  # each run's whole duration, resumes included
     dataset: str | None  # the data.name the runs trained on
     devices: str  # where the runs trained, e.g. "cpu" or "cpu 2, cuda 1": s/epoch depends on it
+    torch: str  # the torch versions the runs trained with, where they recorded it
     overrides: tuple[str, ...]  # those of the command that trains this row's runs again, less seeds
 
     @property
@@ -132,13 +133,28 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
         minutes_per_run=stat([run_minutes(run) for run in runs]),
         dataset=first_known(runs, dataset_name),
         devices=device_counts(runs),
+        torch=", ".join(torch_versions(runs)),
         overrides=reproducing_overrides(runs),
     )
 
 
+def device_label(run: Run) -> str | None:
+    """`cpu`, or with provenance the model too: `cpu (AMD EPYC)`, `cuda (NVIDIA H200)`."""
+    device = run.metrics.get("device")
+    if not device:
+        return None
+    name = run.last_attempt.get("device_name")
+    kind = str(device).split(":")[0]
+    return f"{kind} ({name})" if name else kind
+
+
+def torch_versions(runs: list[Run]) -> list[str]:
+    return sorted({str(run.last_attempt["torch"]) for run in runs if run.last_attempt.get("torch")})
+
+
 def device_counts(runs: list[Run]) -> str:
-    """The device type when all runs share it, else a count of each, e.g. `cpu 2, cuda 1`."""
-    counts = Counter(str(run.metrics["device"]).split(":")[0] for run in runs if run.metrics.get("device"))
+    """The device when all runs share it, else a count of each, e.g. `cpu 2, cuda 1`."""
+    counts = Counter(label for label in map(device_label, runs) if label)
     if len(counts) == 1:
         return next(iter(counts))
     return ", ".join(f"{device} {count}" for device, count in sorted(counts.items()))
@@ -152,3 +168,17 @@ def reproducing_overrides(runs: list[Run]) -> tuple[str, ...]:
     if epochs and not any(o.startswith("trainer.epochs=") for o in overrides):
         overrides.append(f"trainer.epochs={epochs}")
     return tuple(overrides)
+
+
+def mixed_provenance(rows: list[Row]) -> list[str]:
+    """One line for each thing a table's runs differ in that changes their numbers beyond the
+    recipe: torch versions, and the devices they trained on (only as far as runs recorded it)."""
+    runs = [run for row in rows for run in row.runs]
+    problems = []
+    versions = torch_versions(runs)
+    if len(versions) > 1:
+        problems.append(f"the table compares runs from different torch versions: {', '.join(versions)}")
+    devices = sorted({label for label in map(device_label, runs) if label})
+    if len(devices) > 1:
+        problems.append(f"the table compares runs on different devices: {', '.join(devices)}")
+    return problems

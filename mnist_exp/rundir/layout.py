@@ -5,6 +5,8 @@ RUN_DIR/
   checkpoints/last.pt                  the training state after the last finished epoch
   checkpoints/best.pt                  the epoch with the best validation (else test) accuracy
   metrics.json                         status, per-epoch history and headline numbers
+  provenance.json                      code, versions, machine, command and times of each
+                                       process that trained here
   confusion.json                       the final test predictions' confusion matrix
   error.txt                            why a sweep's job failed (written by the sweep callback)
   train.log, events.out.tfevents.*     the console's lines, and TensorBoard's events
@@ -18,6 +20,7 @@ from pathlib import Path
 
 HYDRA_DIR = ".hydra"
 METRICS = "metrics.json"
+PROVENANCE = "provenance.json"
 CONFUSION = "confusion.json"
 ERROR = "error.txt"
 LOCK = ".lock"

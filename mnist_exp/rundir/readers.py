@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_exp.rundir.layout import ERROR, METRICS, hydra_file, is_run_dir
+from mnist_exp.rundir.layout import ERROR, METRICS, PROVENANCE, hydra_file, is_run_dir
 
 NO_METRICS = "no metrics yet"
 UNREADABLE_METRICS = "unreadable metrics.json"
@@ -73,3 +73,14 @@ def read_error(run_dir: Path) -> str | None:
     except (OSError, UnicodeDecodeError):
         return "failed"
     return lines[0] if lines else "failed"
+
+
+def read_provenance(run_dir: Path) -> list[dict]:
+    """The attempts `provenance.json` records, oldest first; empty when it is missing or broken
+    (runs made before it existed have none)."""
+    try:
+        document = json.loads((run_dir / PROVENANCE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    attempts = document.get("attempts") if isinstance(document, dict) else None
+    return [a for a in attempts if isinstance(a, dict)] if isinstance(attempts, list) else []
