@@ -38,3 +38,13 @@ def test_each_process_adds_an_attempt_after_the_earlier_ones(tmp_path):
     assert first == earlier[0]
     assert (this["ended_as"], this["torch"], this["device"]) == ("completed", torch.__version__, "cpu")
     assert this["started_utc"].endswith("Z") and this["ended_utc"] >= this["started_utc"]
+
+
+def test_a_missing_or_broken_provenance_file_reads_as_no_earlier_attempts(tmp_path):
+    from mnist_exp.rundir.readers import read_provenance
+
+    assert read_provenance(tmp_path) == []
+    (tmp_path / "provenance.json").write_text("{not json")
+    assert read_provenance(tmp_path) == []
+    (tmp_path / "provenance.json").write_text('{"attempts": "several"}')
+    assert read_provenance(tmp_path) == []

@@ -44,6 +44,15 @@ def test_out_of_range_value_exits_2_with_one_message_and_no_traceback(tmp_path):
     assert list(tmp_path.iterdir()) == [], "refused before Hydra made a run dir"
 
 
+def test_a_data_cache_that_cannot_be_made_is_one_message_naming_the_fix(tmp_path):
+    not_a_directory = tmp_path / "cache"
+    not_a_directory.write_text("a file where the data cache should be")
+    result = run_cli(*TINY, f"data.root={not_a_directory}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert_user_error(result, f"Error: MNIST: cannot create the data cache {not_a_directory}/MNIST/raw")
+    assert "Point data.root (or --root) at a directory you can write to" in result.stderr
+    assert "cannot create the data cache" in (tmp_path / "run" / "train.log").read_text()
+
+
 def test_full_trace_only_with_hydra_full_error(tmp_path):
     result = run_cli("optimizer.lr=-1", *TINY, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0

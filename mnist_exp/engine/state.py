@@ -7,6 +7,7 @@ the saved one stopped, mid-epoch included.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +32,7 @@ class TrainingState:
     streams: RandomStreams
     device: torch.device
     train_count: int  # images per epoch, for each epoch's shuffled order
+    steps_per_epoch: int
     epoch: int = 0  # epochs finished
     step: int = 0  # optimizer steps taken
     progress: EpochProgress | None = None  # the epoch under way, if one has started
@@ -41,7 +43,7 @@ class TrainingState:
         streams = RandomStreams(cfg.seed, device)
         model = instantiate(cfg.model).to(device)
         optimizer = build_optimizer(cfg.optimizer, model)
-        steps_per_epoch = -(-train_count // cfg.data.batch_size)
+        steps_per_epoch = math.ceil(train_count / cfg.data.batch_size)
         return cls(
             model=model,
             optimizer=optimizer,
@@ -51,6 +53,7 @@ class TrainingState:
             streams=streams,
             device=device,
             train_count=train_count,
+            steps_per_epoch=steps_per_epoch,
         )
 
     @property

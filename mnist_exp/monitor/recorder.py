@@ -76,10 +76,7 @@ class Recorder:
         (a full disk) is logged, never raised in its place."""
         try:
             if error is not None and self.status is None:
-                self.status = ending_status(error)
-                reason = None if self.status in ("diverged", "interrupted") else f"{kind.__name__}: {error}"
-                self.metrics.save(self.status, reason)
-                self.provenance.ended(self.status)
+                self.ended(*how_it_ended(error))
         except (OSError, UserError) as unrecorded:
             if error is None:
                 raise
@@ -100,7 +97,7 @@ class Recorder:
 
     def start(self, state, example_input: torch.Tensor, example_digits: tuple | None) -> None:
         """The model's summary on the console; a new run's graph and example digits in TensorBoard."""
-        console.show_model_summary(layer_summary(state.model, INPUT_SHAPE), count_parameters(state.model))
+        console.show_model_summary(layer_summary(state.model, INPUT_SHAPE), self.metrics.identity["params"])
         if self.resumed:
             return
         self.board.log_start(self.cfg, state.model, example_input)
@@ -111,7 +108,7 @@ class Recorder:
         self.epoch = epoch
         self.bar = self.bars.add_task(
             f"Epoch {epoch}/{self.epochs}",
-            total=math.ceil(state.train_count / self.cfg.data.batch_size),
+            total=state.steps_per_epoch,
             completed=state.progress.next_batch if state.progress else 0,
             loss=0.0,
         )
@@ -144,18 +141,14 @@ class Recorder:
     def interrupted(self, state) -> None:
         """Stopped at a batch boundary: the unfinished epoch is saved with the rest, to go on from."""
         save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "interrupted"))
-        self.status = "interrupted"
-        self.metrics.save(self.status)
-        self.provenance.ended(self.status)
+        self.ended("interrupted")
 
     def completed(self, state, test_logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> dict:
         """The run's final record and checkpoint, then the test diagnostics and HParams; returns
         the final metrics document."""
         final = self.metrics.document("completed")
         save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "completed"))
-        self.status = "completed"
-        self.metrics.save(self.status)
-        self.provenance.ended(self.status)
+        self.ended("completed")
         log_test_diagnostics(
             self.board.writer, test_logits.softmax(dim=1), images, labels, self.run_dir, state.step,
             self.cfg.data.mean, self.cfg.data.std,
@@ -164,6 +157,12 @@ class Recorder:
         self.board.log_hparams(flat_hparams(self.cfg, self.choices), headline, state.step)
         console.show_final_summary(final, str(self.run_dir))
         return final
+
+    def ended(self, status: str, error: str | None = None) -> None:
+        """The run's final status (and error) in metrics.json and provenance.json."""
+        self.status = status
+        self.metrics.save(status, error)
+        self.provenance.ended(status)
 
     def checkpoint(self, state, status: str) -> dict:
         return {
@@ -175,10 +174,10 @@ class Recorder:
         }
 
 
-def ending_status(error: BaseException) -> str:
-    """What metrics.json says of a run that an exception ended."""
+def how_it_ended(error: BaseException) -> tuple[str, str | None]:
+    """What metrics.json says of a run that an exception ended, with the error for a failure."""
     if isinstance(error, Diverged):
-        return "diverged"
+        return "diverged", None
     if isinstance(error, KeyboardInterrupt):
-        return "interrupted"
-    return "failed"
+        return "interrupted", None
+    return "failed", f"{type(error).__name__}: {error}"
