@@ -2,7 +2,8 @@
 
 Each image (PNG, JPEG, any size, dark-on-light or light-on-dark) is made into an MNIST-style
 28x28 digit, normalised as in training and classified on the CPU. A run directory means its
-checkpoints/best.pt (else last.pt); a directory of images means every image file in it.
+checkpoints/best.pt where the run held a validation split, else last.pt; a directory of images
+means every image file in it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([asdict(p) for p in predictions], indent=2))
     else:
         Console(width=None if sys.stdout.isatty() else WIDE_ENOUGH).print(
-            predictions_table(predictions, trained.path)
+            predictions_table(predictions, trained.description)
         )
     return 0
 

@@ -26,6 +26,7 @@ from mnist_exp.config.schema import register_schemas
 from mnist_exp.errors import Stopped, UserError
 from mnist_exp.rundir.guard import continue_earlier_job
 from mnist_exp.rundir.lock import sole_trainer
+from mnist_exp.rundir.metrics import FINISHED
 from mnist_exp.rundir.resume import register_resolvers
 from mnist_exp.rundir.signals import Interrupted, StoppedAsItFinished, StopRequests
 from mnist_exp.rundir.writes import write_failures_explained
@@ -119,7 +120,7 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
 
     check_config(cfg)  # a single run's was checked before Hydra made its directory: found done here
     cfg, saved = resume_state(cfg, job.run_dir, job.overrides)
-    if saved and saved["status"] == "completed":
+    if saved and saved["status"] in FINISHED:
         return sweep_result(saved["history"][-1])
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
@@ -140,8 +141,12 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
             if not trainer.train_epoch(epoch, stop.requested, recorder.on_step):
                 recorder.interrupted(state)
                 raise Interrupted(stop.signum, str(job.run_dir), epoch, state.step)
-            recorder.end_epoch(trainer.evaluate(epoch), state)
-        final = recorder.completed(state, trainer.final_test_logits(), data.test_images, data.test_labels)
+            recorder.end_epoch(trainer.evaluate(epoch, recorder.history), state)
+            if trainer.stopped_early:
+                break
+        status = "stopped_early" if trainer.stopped_early else "completed"
+        test_logits = trainer.final_test_logits()
+        final = recorder.finished(state, status, test_logits, data.test_images, data.test_labels)
     return sweep_result(final["history"][-1])
 
 

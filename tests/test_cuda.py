@@ -174,3 +174,20 @@ def test_a_graphed_run_on_cuda_and_its_checkpoint_on_the_cpu(tmp_path):
     model(torch.randn(4, 1, 28, 28)).sum().backward()
     optimizer.step()
     assert type(optimizer.param_groups[0]["lr"]) is float
+
+
+def test_two_deterministic_runs_on_cuda_are_bit_identical(tmp_path):
+    """trainer.deterministic=true on the GPU: deterministic cuDNN and cuBLAS, the same weights twice.
+    Each run is its own process, so each sets the cuBLAS workspace before CUDA starts."""
+    states = []
+    for name in ("first", "second"):
+        result = run_cli(
+            "trainer.deterministic=true", "trainer.device=cuda", "trainer.epochs=2", "data.train_subset=4096",
+            "data/augment=light", "model=v3", f"hydra.run.dir={name}", cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        provenance = json.loads((tmp_path / name / "provenance.json").read_text())
+        assert provenance["attempts"][-1]["deterministic"] is True
+        assert provenance["attempts"][-1]["cublas_workspace_config"] == ":4096:8"
+        states.append(torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)["model"])
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])

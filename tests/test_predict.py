@@ -67,7 +67,8 @@ def train_tiny_model(count: int = 5000, epochs: int = 2) -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A run directory as training leaves it, with the tiny model as checkpoints/best.pt."""
+    """A run directory as training leaves it without a validation split: the tiny model as
+    checkpoints/last.pt."""
     run = tmp_path_factory.mktemp("run")
     state = {
         "model": train_tiny_model().state_dict(),
@@ -76,7 +77,7 @@ def run_dir(tmp_path_factory) -> Path:
         "step": 94,
         "config": CONFIG,
     }
-    save_checkpoint(run / "checkpoints" / "best.pt", state)
+    save_checkpoint(run / "checkpoints" / "last.pt", state)
     return run
 
 
@@ -160,7 +161,7 @@ def picture_dir(tmp_path_factory, test_digits) -> Path:
 def test_table_shows_digit_probability_and_runner_up(run_dir, picture_dir, capsys):
     assert main([str(run_dir), str(picture_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "runner-up" in printed and "best.pt" in printed
+    assert "runner-up" in printed and "last.pt" in printed
     assert all(f"digit_{index}.png" in printed for index in range(3))
 
 
@@ -174,10 +175,32 @@ def test_json_gives_each_images_digit_and_probabilities(run_dir, picture_dir, ca
         assert sum(p["probabilities"]) == pytest.approx(1, abs=1e-4)
 
 
-def test_a_run_dir_without_best_pt_uses_last_pt(run_dir, tmp_path):
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.pt").write_bytes((run_dir / "checkpoints" / "best.pt").read_bytes())
-    assert load_trained_model(tmp_path).path == tmp_path / "checkpoints" / "last.pt"
+def copy_run(run_dir: Path, into: Path, best_history: list[dict] | None) -> Path:
+    """`run_dir`'s last.pt, and a best.pt with `best_history` unless that is None."""
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    save_checkpoint(into / "checkpoints" / "last.pt", state)
+    if best_history is not None:
+        save_checkpoint(into / "checkpoints" / "best.pt", state | {"history": best_history})
+    return into
+
+
+def test_a_run_dir_means_best_pt_only_where_validation_chose_it(run_dir, tmp_path):
+    on_validation = copy_run(run_dir, tmp_path / "val", [{"epoch": 1, "val_acc": 90.0, "test_acc": 89.0}])
+    trained = load_trained_model(on_validation)
+    assert (trained.path.name, trained.selected_on) == ("best.pt", "validation")
+    assert "best validation accuracy" in trained.description
+    on_test = copy_run(run_dir, tmp_path / "test", [{"epoch": 1, "test_acc": 89.0}])
+    trained = load_trained_model(on_test)
+    assert (trained.path.name, trained.selected_on) == ("last.pt", None)
+
+
+def test_an_older_runs_best_pt_chosen_on_test_is_labelled_so(run_dir, picture_dir, tmp_path, capsys):
+    older = copy_run(run_dir, tmp_path, [{"epoch": 1, "test_acc": 89.0}])
+    assert main([str(older / "checkpoints" / "best.pt"), str(picture_dir)]) == 0
+    assert "chosen on test accuracy" in " ".join(capsys.readouterr().out.split())
+    (older / "checkpoints" / "last.pt").unlink()
+    trained = load_trained_model(older)  # nothing else there: used, and still labelled
+    assert (trained.path.name, trained.selected_on) == ("best.pt", "test")
 
 
 def run_predict(*args: str) -> subprocess.CompletedProcess:
@@ -206,13 +229,13 @@ def test_a_foreign_checkpoint_exits_2_with_one_line(tmp_path, picture_dir):
 
 
 def mismatched_weights(run_dir: Path) -> dict:
-    state = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     wider = [{"channels": 12, "pool": True}, *CONFIG["model"]["blocks"][1:]]
     return state | {"config": CONFIG | {"model": CONFIG["model"] | {"blocks": wider}}}
 
 
 def foreign_target(run_dir: Path) -> dict:
-    state = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     return state | {"config": CONFIG | {"model": {"_target_": "os.system", "command": "echo hi"}}}
 
 

@@ -45,7 +45,7 @@ def test_every_preset_trains_for_one_epoch(compose_config, preset):
     trainer = Trainer(cfg, state, data, CPU)
 
     assert trainer.train_epoch(1, stop_requested=lambda: False, on_step=lambda _state, _loss: None)
-    record = trainer.evaluate(1)
+    record = trainer.evaluate(1, earlier=[])
 
     assert state.epoch == 1 and state.step == math.ceil(64 / cfg.data.batch_size)
     assert math.isfinite(record["train_loss"]) and math.isfinite(record["test_loss"])

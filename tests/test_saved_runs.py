@@ -35,6 +35,14 @@ def recorded(run: str) -> dict:
     return json.loads((SAVED_RUNS / run / "metrics.json").read_text())
 
 
+def test_an_older_runs_best_pt_chosen_on_test_is_passed_over_and_labelled():
+    assert load_trained_model(SAVED_RUNS / "completed").path.name == "last.pt"
+    older_best = load_trained_model(SAVED_RUNS / "completed" / "checkpoints" / "best.pt")
+    assert older_best.selected_on == "test" and "optimistic" in older_best.description
+    chosen_on_validation = load_trained_model(SAVED_RUNS / "killed")
+    assert (chosen_on_validation.path.name, chosen_on_validation.selected_on) == ("best.pt", "validation")
+
+
 def test_a_saved_model_scores_on_test_what_its_run_recorded():
     trained = load_trained_model(SAVED_RUNS / "completed")
     images, labels = load_split(ensure_named("mnist"), train=False)

@@ -57,7 +57,7 @@ def test_only_completed_jobs_enter_the_mean(tmp_path):
     make_job(tmp_path / "0", ["seed=1"], acc=98.0)
     make_job(tmp_path / "1", ["seed=2"], status="interrupted", acc=50.0)
     (group,) = group_over_seeds(runs_under(tmp_path))
-    assert (group.completed, group.jobs, group.means["final_test_acc"]) == (1, 2, (98.0, None))
+    assert (group.finished, group.jobs, group.means["final_test_acc"]) == (1, 2, (98.0, None))
 
 
 def test_a_job_dir_without_metrics_is_reported_not_skipped(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from mnist_exp.accel.determinism import set_determinism
 from mnist_exp.accel.graph_step import check_cuda_graphs
 from mnist_exp.accel.precision import check_precision
 from mnist_exp.errors import DeviceError
@@ -41,7 +42,9 @@ def resolve_device(requested: str) -> torch.device:
 
 
 def prepare_device(trainer_cfg, device: torch.device) -> None:
-    """CPU threads as asked; refuse what the device cannot do (fp16 or CUDA graphs off CUDA)."""
+    """CPU threads and determinism as asked; refuse what the device cannot do (fp16 or CUDA graphs
+    off CUDA). Runs before anything touches the device."""
+    set_determinism(trainer_cfg.get("deterministic", False), device)
     if trainer_cfg.threads:
         torch.set_num_threads(trainer_cfg.threads)
     check_precision(trainer_cfg.precision, device)

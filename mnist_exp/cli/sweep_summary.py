@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from mnist_exp.errors import OutputDirError
 from mnist_exp.report.sweep import summarize
 from mnist_exp.rundir.layout import ERROR
+from mnist_exp.rundir.metrics import FINISHED
 from mnist_exp.rundir.readers import find_run_dirs, read_metrics
 
 log = logging.getLogger("mnist_exp")
@@ -38,7 +39,7 @@ class SweepSummary(Callback):
             return
         error = job_return._return_value  # the `return_value` property re-raises it
         run_dir = Path(job_return.hydra_cfg.hydra.runtime.output_dir)
-        if read_metrics(run_dir)[0].get("status") == "completed":
+        if read_metrics(run_dir)[0].get("status") in FINISHED:
             return  # an earlier run's dir this job was refused: its record stays as it was
         (run_dir / ERROR).write_text(f"{type(error).__name__}: {error}\n")
 

@@ -124,9 +124,16 @@ class DataConfig:
 
 
 @dataclass
+class EarlyStoppingConfig:
+    patience: int = 0  # 0: off; N: stop after N epochs without a better validation accuracy
+    min_delta: float = 0.0  # percentage points an epoch must beat the best by to count as better
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 20
     device: str = "auto"
+    deterministic: bool = False
     log_every_n_steps: int = 50
     threads: int = 0
     channels_last: bool = False
@@ -138,6 +145,7 @@ class TrainerConfig:
     ema_decay: float = 0.0
     eval_hflip: bool = False
     eval_shift: int = 0
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
 @dataclass

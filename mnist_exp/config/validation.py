@@ -113,6 +113,21 @@ def _recipe_problems(cfg: DictConfig):
         lambda v: 0 <= v <= EVAL_SHIFT_LIMIT,
         f"must be in [0, {EVAL_SHIFT_LIMIT}] pixels (0: off; typical 1)",
     )
+    yield from _early_stopping_problems(cfg)
+
+
+def _early_stopping_problems(cfg: DictConfig):
+    """Early stopping watches the validation accuracy: never the test set's."""
+    yield _check(cfg, "trainer.early_stopping.patience", lambda v: v >= 0, "must be >= 0 (0: off)")
+    yield _check(
+        cfg, "trainer.early_stopping.min_delta", lambda v: v >= 0, "must be >= 0 (percentage points)"
+    )
+    patience = OmegaConf.select(cfg, "trainer.early_stopping.patience") or 0
+    if patience > 0 and cfg.data.val_size <= 0:
+        yield (
+            f"trainer.early_stopping.patience={patience} needs a validation split to watch: set "
+            "data.val_size (e.g. data.val_size=5000); the test set must not decide when training stops"
+        )
 
 
 def _model_problems(cfg: DictConfig):

@@ -19,6 +19,7 @@ from mnist_exp.accel.graph_step import GraphedStep
 from mnist_exp.accel.precision import autocast, speed_up
 from mnist_exp.data.augment import RandomWarp, augment_generator, augments_epoch
 from mnist_exp.data.tensors import DeviceDataset
+from mnist_exp.engine.early_stopping import EarlyStopping
 from mnist_exp.engine.loop import (
     cross_entropy,
     evaluate,
@@ -66,6 +67,8 @@ class Trainer:
             background=self.background,
         )
         self.test_logits: torch.Tensor | None = None  # the last test predictions made
+        self.early_stopping = EarlyStopping.from_config(cfg.trainer.get("early_stopping"))
+        self.stopped_early = False  # set by the epoch whose validation accuracy ends the run
 
     def train_epoch(self, epoch: int, stop_requested: Callable[[], bool], on_step: OnStep) -> bool:
         """Train epoch `epoch` (from 1) to its end, or until a stop is requested (then False)."""
@@ -93,9 +96,11 @@ class Trainer:
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
         return self.warp(images, self.state.streams.augment, self.background)
 
-    def evaluate(self, epoch: int) -> dict:
+    def evaluate(self, epoch: int, earlier: list[dict]) -> dict:
         """The finished epoch's record (train, validation where a split exists, test on every epoch
-        without a split and on the last one with it), then the state moves on to the next epoch."""
+        without a split and on the last one with it), then the state moves on to the next epoch.
+        `earlier` are the epochs before it, from which early stopping decides whether this epoch
+        is the last (`stopped_early`)."""
         started = time.perf_counter()
         progress = self.state.progress
         record: dict = {"epoch": epoch}
@@ -104,7 +109,8 @@ class Trainer:
             record["val_loss"], record["val_acc"] = evaluate(
                 self.scored, self.data.val_images, self.data.val_labels, self.test_batch_size, self.autocast
             )
-        if not len(self.data.val_labels) or epoch == self.epochs:
+            self.stopped_early = epoch < self.epochs and self.early_stopping.should_stop([*earlier, record])
+        if not len(self.data.val_labels) or epoch == self.epochs or self.stopped_early:
             record["test_loss"], record["test_acc"] = loss_and_accuracy(
                 self.predict_test(), self.data.test_labels
             )

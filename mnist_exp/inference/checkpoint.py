@@ -3,6 +3,11 @@
 The checkpoint is read with `weights_only=True` and the model rebuilt from the config stored in
 it, but only when every `_target_` there names something in `mnist_exp.models`: a checkpoint is
 data and must not be able to make this program call arbitrary code through Hydra.
+
+A run directory means the model its run would report: `best.pt` where the run held a validation
+split (the epoch with the best validation accuracy), else `last.pt`. Runs made before the test
+set stopped choosing the best epoch may hold a `best.pt` chosen by test accuracy; it is used only
+when nothing else is there, and is labelled as such, since its test accuracy is optimistic.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from torch import nn
 
 from mnist_exp.engine.weight_average import averaged_weights
 from mnist_exp.rundir.checkpoints import CheckpointError, one_line, read_checkpoint
-from mnist_exp.rundir.layout import best_checkpoint, last_checkpoint
+from mnist_exp.rundir.layout import BEST, best_checkpoint, last_checkpoint
 
 ALLOWED_TARGET_PREFIX = "mnist_exp.models."
 
@@ -30,20 +35,40 @@ class TrainedModel:
     path: Path
     config: dict  # the run's saved config
     status: str | None  # the run's status when the checkpoint was written ("completed", ...)
+    selected_on: str | None  # a best.pt's: "validation", or "test" (older runs); None for last.pt
+
+    @property
+    def description(self) -> str:
+        """The checkpoint and how its epoch was chosen, for a reader of the output."""
+        if self.selected_on == "test":
+            return f"{self.path} (chosen on test accuracy by an older version: its test score is optimistic)"
+        if self.selected_on == "validation":
+            return f"{self.path} (the epoch with the best validation accuracy)"
+        return str(self.path)
 
 
-def checkpoint_file(path: Path) -> Path:
-    """A checkpoint file as given, or a run directory's checkpoints/best.pt, else last.pt."""
-    if path.is_dir():
-        for candidate in (best_checkpoint(path), last_checkpoint(path)):
-            if candidate.is_file():
-                return candidate
-        raise CheckpointError(
-            f"{path} has no checkpoints/best.pt or checkpoints/last.pt (expected a run dir)"
-        )
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
-    return path
+def selected_on(file: Path, state: dict) -> str | None:
+    """How a best.pt's epoch was chosen: by validation accuracy where its run held a split."""
+    if file.name != BEST:
+        return None
+    history = state.get("history") if isinstance(state.get("history"), list) else []
+    return "validation" if any(isinstance(r, Mapping) and "val_acc" in r for r in history) else "test"
+
+
+def read_chosen_checkpoint(path: Path) -> tuple[Path, dict]:
+    """A checkpoint file as given, or the one a run directory's results come from, with its state."""
+    if not path.is_dir():
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such checkpoint file or run directory")
+        return path, read_checkpoint(path)
+    best, last = best_checkpoint(path), last_checkpoint(path)
+    if best.is_file():
+        state = read_checkpoint(best)
+        if selected_on(best, state) == "validation" or not last.is_file():
+            return best, state
+    if last.is_file():
+        return last, read_checkpoint(last)
+    raise CheckpointError(f"{path} has no checkpoints/last.pt or checkpoints/best.pt (expected a run dir)")
 
 
 def targets(node) -> Iterator[str]:
@@ -90,8 +115,7 @@ def build_model(file: Path, model_config: Mapping) -> nn.Module:
 
 
 def load_trained_model(path: Path) -> TrainedModel:
-    file = checkpoint_file(Path(path))
-    state = read_checkpoint(file)
+    file, state = read_chosen_checkpoint(Path(path))
     missing = missing_keys(state)
     if missing:
         raise CheckpointError(
@@ -110,4 +134,4 @@ def load_trained_model(path: Path) -> TrainedModel:
         ) from None
     model.eval()
     mean, std = float(config["data"]["mean"]), float(config["data"]["std"])
-    return TrainedModel(model, mean, std, file, config, state.get("status"))
+    return TrainedModel(model, mean, std, file, config, state.get("status"), selected_on(file, state))

@@ -63,7 +63,8 @@ def predict(trained: TrainedModel, files: list[Path]) -> list[Prediction]:
     ]
 
 
-def predictions_table(predictions: list[Prediction], checkpoint: Path) -> Table:
+def predictions_table(predictions: list[Prediction], checkpoint: str) -> Table:
+    """`checkpoint` says which file predicted, and how its epoch was chosen."""
     table = Table(title=f"Predictions of {checkpoint}", title_justify="left")
     for header, justify in [("file", "left"), ("digit", "right"), ("probability", "right")]:
         table.add_column(header, justify=justify)

@@ -75,7 +75,7 @@ def log_epoch(record: dict, epochs: int) -> None:
 
 
 def show_final_summary(metrics: dict, run_dir: str) -> None:
-    table = Table(title=f"Run {metrics['status']}", title_justify="left", show_header=False)
+    table = Table(title=f"Run {metrics['status'].replace('_', ' ')}", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     table.add_row("model", f"{metrics['model']} ({metrics['params']:,} params) on {metrics['device']}")
@@ -83,8 +83,6 @@ def show_final_summary(metrics: dict, run_dir: str) -> None:
     if "final_val_acc" in metrics:
         table.add_row("final val acc", f"{metrics['final_val_acc']:.2f}%")
     table.add_row("final test acc", f"{metrics['final_test_acc']:.2f}%")
-    if "best_test_acc" in metrics:  # absent with a validation split: test measured the last epoch only
-        table.add_row("best test acc", f"{metrics['best_test_acc']:.2f}%")
     table.add_row("duration", f"{metrics['duration_s']:.1f} s")
     table.add_row("run dir", run_dir)
     show(table)

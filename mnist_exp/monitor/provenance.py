@@ -71,6 +71,7 @@ def device_facts(device: torch.device) -> dict:
             "device_name": torch.cuda.get_device_name(device),
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version(),
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
         }
     return {"device": str(device), "device_name": cpu_model() if device.type == "cpu" else device.type}
 
@@ -92,6 +93,7 @@ def attempt(device: torch.device) -> dict:
         "hydra": version_of("hydra-core"),
         **device_facts(device),
         "threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
     }
 
 

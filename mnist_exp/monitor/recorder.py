@@ -29,7 +29,7 @@ from mnist_exp.rundir.readers import read_provenance
 
 log = logging.getLogger("mnist_exp")
 INPUT_SHAPE = (1, 28, 28)
-HEADLINE = ("final_test_acc", "best_test_acc", "final_val_acc")  # TensorBoard's HParams metrics
+HEADLINE = ("final_test_acc", "final_val_acc")  # TensorBoard's HParams metrics
 
 
 class Recorder:
@@ -143,12 +143,21 @@ class Recorder:
         save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "interrupted"))
         self.ended("interrupted")
 
-    def completed(self, state, test_logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> dict:
-        """The run's final record and checkpoint, then the test diagnostics and HParams; returns
-        the final metrics document."""
-        final = self.metrics.document("completed")
-        save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, "completed"))
-        self.ended("completed")
+    @property
+    def history(self) -> list[dict]:
+        """The records of the epochs finished so far, those before a resume included."""
+        return self.metrics.history
+
+    def finished(
+        self, state, status: str, test_logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor
+    ) -> dict:
+        """The run's final record and checkpoint (`status`: completed, or stopped_early), then the
+        test diagnostics and HParams; returns the final metrics document."""
+        if status == "stopped_early":
+            self.explain_early_stop()
+        final = self.metrics.document(status)
+        save_checkpoint(last_checkpoint(self.run_dir), self.checkpoint(state, status))
+        self.ended(status)
         log_test_diagnostics(
             self.board.writer, test_logits.softmax(dim=1), images, labels, self.run_dir, state.step,
             self.cfg.data.mean, self.cfg.data.std,
@@ -157,6 +166,16 @@ class Recorder:
         self.board.log_hparams(flat_hparams(self.cfg, self.choices), headline, state.step)
         console.show_final_summary(final, str(self.run_dir))
         return final
+
+    def explain_early_stop(self) -> None:
+        rule = self.cfg.trainer.early_stopping
+        best = max(self.history, key=lambda record: record["val_acc"])
+        log.info(
+            "Stopped early after epoch %d of %d: validation accuracy has not beaten its best by more "
+            "than %g points for %d epochs (best %.2f%% at epoch %d, kept in %s)",
+            self.history[-1]["epoch"], self.epochs, rule.min_delta, rule.patience,
+            best["val_acc"], best["epoch"], best_checkpoint(self.run_dir).relative_to(self.run_dir),
+        )  # fmt: skip
 
     def ended(self, status: str, error: str | None = None) -> None:
         """The run's final status (and error) in metrics.json and provenance.json."""

@@ -56,7 +56,6 @@ def display_columns(rows: list[Row], with_runs: bool, with_command: bool = False
         ),
         Column("epochs", epochs_text),
         Column("final test %", lambda r: plus_minus(r.final_test_acc)),
-        Column("best test %", lambda r: plus_minus(r.best_test_acc)),
     ]
     if any(row.final_val_acc or row.best_val_acc for row in rows):
         columns += [
@@ -167,7 +166,6 @@ def csv_record(row: Row) -> dict:
         "epochs_done": low if low == high else f"{low}-{high}",
         "epochs": "" if row.epochs is None else row.epochs,
         **stat_fields("final_test_acc", row.final_test_acc),
-        **stat_fields("best_test_acc", row.best_test_acc),
         **stat_fields("final_val_acc", row.final_val_acc),
         **stat_fields("best_val_acc", row.best_val_acc),
         **stat_fields("seconds_per_epoch", row.seconds_per_epoch),

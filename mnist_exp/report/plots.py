@@ -21,6 +21,7 @@ from mnist_exp.fs.atomic import atomic_write_bytes
 from mnist_exp.report.runs import Run
 from mnist_exp.report.stats import stat
 from mnist_exp.report.summary import Row
+from mnist_exp.rundir.metrics import FINISHED
 
 WIDTH_INCHES, PLOT_HEIGHT_INCHES = 8, 5
 DPI = 100  # so every PNG is 800 pixels wide, 500 tall plus the legend's lines
@@ -65,7 +66,7 @@ def row_label(row: Row) -> str:
     label = f"{row.model} {row.label}".strip()
     if len(row.runs) > 1:
         label += f" (n={len(row.runs)})"
-    if row.status != "completed":
+    if row.status not in FINISHED:
         label += f" [{row.status}]"
     return textwrap.fill(label, LEGEND_LINE_CHARS, subsequent_indent="    ")
 

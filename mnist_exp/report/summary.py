@@ -2,7 +2,8 @@
 
 Runs are grouped by their whole composed config except `seed` (and `resume`, which says how a
 run was started, not what it trained), and by status: a run still going or one that was
-interrupted is its own row rather than pulling down the mean of finished ones.
+interrupted is its own row rather than pulling down the mean of finished ones. Seeds that ran
+all their epochs and seeds that early stopping ended share a row: both finished by design.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from mnist_exp.report.runs import Run
 from mnist_exp.report.stats import Stat, group_by, stat
+from mnist_exp.rundir.metrics import FINISHED
 
 IGNORED_KEYS = ("seed", "resume")
 HIDDEN_OVERRIDE_PREFIXES = ("seed=", "resume=", "hydra.", "+hydra.", "++hydra.")
@@ -33,7 +35,6 @@ class Row:
     epochs_done: tuple[int, int]  # (fewest, most) epochs finished by the group's runs
     epochs: int | None  # epochs planned
     final_test_acc: Stat | None
-    best_test_acc: Stat | None
     final_val_acc: Stat | None
     best_val_acc: Stat | None
     seconds_per_epoch: Stat | None
@@ -56,7 +57,16 @@ def group_key(run: Run) -> str:
     if not run.config:
         return f"run:{run.path}"
     config = {key: value for key, value in run.config.items() if key not in IGNORED_KEYS}
-    return json.dumps([config, run.status], sort_keys=True, default=str)
+    status = "finished" if run.status in FINISHED else run.status
+    return json.dumps([config, status], sort_keys=True, default=str)
+
+
+def group_status(runs: list[Run]) -> str:
+    """The group's status; for finished runs, how many early stopping ended."""
+    stopped = sum(run.status == "stopped_early" for run in runs)
+    if stopped == 0 or stopped == len(runs):
+        return runs[0].status
+    return f"completed, {stopped} stopped early"
 
 
 def distinguishing_labels(groups: list[list[Run]]) -> list[str]:
@@ -117,7 +127,7 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
     return Row(
         model=first_known(runs, model_name) or "?",
         label=label,
-        status=runs[0].status,
+        status=group_status(runs),
         runs=runs,
         seeds=[run.config.get("seed") for run in runs if "seed" in run.config],
         params=params,
@@ -126,7 +136,6 @@ def summarise_group(runs: list[Run], label: str, reference_params: int | None) -
         epochs_done=(min(done), max(done)),
         epochs=first_known(runs, planned_epochs),
         final_test_acc=stat([run.metrics.get("final_test_acc") for run in runs]),
-        best_test_acc=stat([run.metrics.get("best_test_acc") for run in runs]),
         final_val_acc=stat([run.metrics.get("final_val_acc") for run in runs]),
         best_val_acc=stat([run.metrics.get("best_val_acc") for run in runs]),
         seconds_per_epoch=stat([mean_epoch_seconds(run) for run in runs]),

@@ -5,7 +5,7 @@ It reads only what each job left on disk (`.hydra/`, `metrics.json`, and the `er
 launcher shares: Hydra hands no job results to a callback under joblib, submitit or Ray. So it
 works on a single run, a whole sweep, a sweep still running, or one with failed jobs. Jobs whose
 command-line overrides differ only in `seed=...` form one group, with the mean and standard
-deviation of their completed runs; the report groups by the whole config instead.
+deviation of their finished runs; the report groups by the whole config instead.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from mnist_exp.report import tables
 from mnist_exp.report.runs import FAILED, Run, runs_under
 from mnist_exp.report.stats import Stat, group_by, stat
 from mnist_exp.report.tables import plus_minus
+from mnist_exp.rundir.metrics import FINISHED
 from mnist_exp.rundir.readers import NO_METRICS, UNREADABLE_METRICS
 
-ACCURACIES = ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc")
+# A peak picked on the test set is no result: older runs' best_test_acc is not shown.
+ACCURACIES = ("final_test_acc", "final_val_acc", "best_val_acc")
 SHOWN_RED = (FAILED, "diverged", NO_METRICS, UNREADABLE_METRICS)  # statuses a reader should look at
-GROUPS_TITLE = "Mean ± std over seeds (completed runs)"
+GROUPS_TITLE = "Mean ± std over seeds (finished runs)"
 # The csv module's own line end, which readers of summary.csv get.
 CSV_LINE_END = "\r\n"
 
@@ -33,9 +35,9 @@ CSV_LINE_END = "\r\n"
 @dataclass(frozen=True)
 class GroupStats:
     overrides: str
-    completed: int
+    finished: int
     jobs: int
-    means: dict[str, Stat | None]  # accuracy key -> its Stat over the completed runs
+    means: dict[str, Stat | None]  # accuracy key -> its Stat over the finished runs
     duration_s: float | None
 
 
@@ -49,8 +51,9 @@ def group_over_seeds(runs: list[Run]) -> list[GroupStats]:
 
 
 def group_stats(label: str, members: list[Run]) -> GroupStats:
-    """Only completed runs enter the means: an interrupted one would pull them down."""
-    done = [run for run in members if run.status == "completed"]
+    """Only finished runs (completed, or stopped early) enter the means: an interrupted one would
+    pull them down."""
+    done = [run for run in members if run.status in FINISHED]
     means = {key: stat(run.metrics.get(key) for run in done) for key in ACCURACIES}
     duration = stat(run.metrics.get("duration_s") for run in done)
     return GroupStats(label, len(done), len(members), means, duration.mean if duration else None)
@@ -61,27 +64,27 @@ def fixed(value: float | None, digits: int = 2) -> str:
 
 
 def job_table(runs: list[Run], with_val: bool) -> tuple[list[str], list[list[str]]]:
-    header = ["job", "overrides", "params", "final test %", "best test %"]
+    header = ["job", "overrides", "params", "final test %"]
     header += ["final val %", "best val %"] if with_val else []
     header += ["duration s", "status"]
     rows = []
     for run in runs:
         params = run.metrics.get("params")
         row = [run.name, " ".join(run.overrides), f"{params:,}" if params else ""]
-        row += [fixed(run.metrics.get(key)) for key in ACCURACIES[: 4 if with_val else 2]]
+        row += [fixed(run.metrics.get(key)) for key in ACCURACIES[: 3 if with_val else 1]]
         row += [fixed(run.metrics.get("duration_s"), 1), run.status]
         rows.append(row)
     return header, rows
 
 
 def group_table(groups: list[GroupStats], with_val: bool) -> tuple[list[str], list[list[str]]]:
-    header = ["overrides (all but seed)", "completed", "final test %", "best test %"]
+    header = ["overrides (all but seed)", "finished", "final test %"]
     header += ["final val %", "best val %"] if with_val else []
     header += ["mean duration s"]
     rows = []
     for group in groups:
-        row = [group.overrides, f"{group.completed}/{group.jobs}"]
-        row += [plus_minus(group.means[key], missing="") for key in ACCURACIES[: 4 if with_val else 2]]
+        row = [group.overrides, f"{group.finished}/{group.jobs}"]
+        row += [plus_minus(group.means[key], missing="") for key in ACCURACIES[: 3 if with_val else 1]]
         row += [fixed(group.duration_s, 1)]
         rows.append(row)
     return header, rows

@@ -15,6 +15,7 @@ from mnist_exp.errors import OutputDirError, ResumeError
 from mnist_exp.fs.atomic import is_out_of_space
 from mnist_exp.rundir.layout import last_checkpoint, resume_command, run_dir_of
 from mnist_exp.rundir.lock import sole_trainer
+from mnist_exp.rundir.metrics import FINISHED
 from mnist_exp.rundir.readers import read_metrics
 from mnist_exp.rundir.resume import checkpoint_path
 
@@ -72,7 +73,7 @@ def require_new_run_dir(run_dir: str) -> None:
     status = trained_run_status(Path(run_dir))
     if status is None:
         return
-    carry_on = "" if status == "completed" else f" Continue it with: {resume_command(run_dir)}."
+    carry_on = "" if status in FINISHED else f" Continue it with: {resume_command(run_dir)}."
     raise OutputDirError(
         f"{run_dir} already holds a run ({status}); a new run there would overwrite its checkpoints, "
         f"metrics and TensorBoard events.{carry_on} For a new run, choose another hydra.run.dir{FRESH_DIR}"

@@ -1,7 +1,7 @@
 """metrics.json: the run's identity, status, per-epoch history and headline numbers.
 
-Rewritten atomically after every epoch and at every ending (completed, interrupted, diverged,
-failed), so a reader always sees a complete document that says how far the run got and how it
+Rewritten atomically after every epoch and at every ending (completed, stopped_early, interrupted,
+diverged, failed), so a reader always sees a complete document that says how far the run got and how it
 ended; a failed run's document also says why (`error`).
 """
 
@@ -11,6 +11,10 @@ import time
 from pathlib import Path
 
 from mnist_exp.fs.atomic import write_json
+
+# A run that ended by design: it ran all its epochs, or early stopping ended it. Nothing is left to
+# resume, and its final numbers are results.
+FINISHED = frozenset({"completed", "stopped_early"})
 
 
 class RunMetrics:
@@ -28,12 +32,12 @@ class RunMetrics:
         return self.previous_duration + time.perf_counter() - self.started
 
     def add_epoch(self, record: dict) -> bool:
-        """Append an epoch; True if it is the best so far: by validation accuracy when the run
-        holds a split out (the test set then only measures the last epoch), else by test accuracy."""
-        key = "val_acc" if "val_acc" in record else "test_acc"
-        best_before = max((r[key] for r in self.history), default=float("-inf"))
+        """Append an epoch; True if it is the best so far by validation accuracy. A run without a
+        validation split has no best epoch: picking one by test accuracy would select the model
+        on the set that is meant to measure it."""
+        best_before = max((r.get("val_acc", float("-inf")) for r in self.history), default=float("-inf"))
         self.history.append(record)
-        return record[key] > best_before
+        return "val_acc" in record and record["val_acc"] > best_before
 
     def document(self, status: str, error: str | None = None) -> dict:
         last = self.history[-1] if self.history else {}
@@ -46,9 +50,9 @@ class RunMetrics:
         if "val_acc" in last:
             document["final_val_acc"] = last["val_acc"]
             document["best_val_acc"] = max(r["val_acc"] for r in self.history)
-        else:
-            document["best_test_acc"] = max((r["test_acc"] for r in self.history), default=None)
         document["duration_s"] = self.duration
+        if status == "stopped_early":
+            document["stopped_epoch"] = last["epoch"]
         if error is not None:
             document["error"] = error
         return document

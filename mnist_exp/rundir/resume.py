@@ -15,6 +15,7 @@ from mnist_exp.config.schema import RetiredKeyError, saved_config_read_today
 from mnist_exp.errors import ResumeError
 from mnist_exp.fs.atomic import remove_stale_temporaries
 from mnist_exp.rundir.layout import HYDRA_DIR, last_checkpoint, run_dir_of
+from mnist_exp.rundir.metrics import FINISHED
 
 log = logging.getLogger("mnist_exp")
 
@@ -113,21 +114,27 @@ def resumed_config(cfg: DictConfig, saved: dict, overrides: list[str]) -> DictCo
     return resumed
 
 
+def how_it_finished(saved: dict) -> str:
+    if saved["status"] == "stopped_early":
+        return f"that run stopped early after epoch {saved['epoch']}, as its trainer.early_stopping asked"
+    return "that run already completed"
+
+
 def resume_state(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[DictConfig, dict | None]:
     """(config, checkpoint) of the run `cfg.resume` names: its saved config with the command line's
     harmless overrides, and its training state. Without `resume=`, `(cfg, None)`.
 
-    A completed run is refused, unless a sweep's job was started again in its own directory: then
-    the checkpoint comes back as it is and its result stands."""
+    A finished run (completed, or stopped early) is refused, unless a sweep's job was started
+    again in its own directory: then the checkpoint comes back as it is and its result stands."""
     if not cfg.resume:
         return cfg, None
     saved = resume_checkpoint(cfg.resume)
     cfg = resumed_config(cfg, saved["config"], overrides)
     sweep_job_rerun = is_sweep_job_rerun(overrides)
-    if saved["status"] == "completed":
+    if saved["status"] in FINISHED:
         if not sweep_job_rerun:
-            raise ResumeError(f"resume={cfg.resume}: that run already completed; there is nothing to resume.")
-        log.info("%s holds this job's completed run: its result stands, not trained again", run_dir)
+            raise ResumeError(f"resume={cfg.resume}: {how_it_finished(saved)}; there is nothing to resume.")
+        log.info("%s holds this job's %s run: its result stands, not trained again", run_dir, saved["status"])
         return cfg, saved
     if sweep_job_rerun:
         log.info("Continuing the unfinished run (%s) this job left in %s", saved["status"], run_dir)
