@@ -18,6 +18,7 @@ import pytest
 from mnist_exp.cli.shorthand import expand_group_shorthand
 from mnist_exp.config.validation import validate
 from mnist_exp.engine.optim import construction_problems
+from mnist_exp.inference.overrides import parse_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = sorted(
@@ -25,21 +26,23 @@ PAGES = sorted(
 )
 PAGES = [page for page in PAGES if page.is_file()]
 PROGRAMS = ("python -m mnist_exp ", "mnist-exp ")
+EVAL_PROGRAMS = ("python -m mnist_exp.eval ", "mnist-exp-eval ")  # a path, then its own overrides
 CODE_BLOCK = re.compile(r"```[a-z]*\n(.*?)```", re.DOTALL)
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 NOT_COMPOSED = ("resume=", "hydra.", "hydra/", "hparams_search=", "+hydra.", "++hydra.")
 
 
-def commands(page: Path) -> list[str]:
-    """Every `python -m mnist_exp ...` or `mnist-exp ...` command on the page, comments dropped."""
+def commands(page: Path, programs: tuple[str, ...] = PROGRAMS) -> list[str]:
+    """Every `python -m mnist_exp ...` or `mnist-exp ...` command (or other `programs`) on the
+    page, comments dropped."""
     text = page.read_text()
     found = []
     for block in CODE_BLOCK.findall(text):
         for line in block.replace("\\\n", " ").splitlines():
             found.append(line.split(" #")[0].strip())
     found += INLINE_CODE.findall(CODE_BLOCK.sub("", text))
-    return [command for command in found if command.startswith(PROGRAMS)]
+    return [command for command in found if command.startswith(programs)]
 
 
 def overrides_of(command: str) -> list[str]:
@@ -73,6 +76,24 @@ def test_the_docs_show_commands_to_check():
 @pytest.mark.parametrize(("page", "command"), COMMANDS, ids=[f"{p}: {c[:80]}" for p, c in COMMANDS])
 def test_a_command_in_the_docs_composes_into_a_valid_config(compose_config, page, command):
     validate(compose_config(*overrides_of(command)), construction_problems)
+
+
+EVAL_COMMANDS = sorted(
+    {
+        (page.relative_to(REPO).as_posix(), command)
+        for page in PAGES
+        for command in commands(page, EVAL_PROGRAMS)
+    }
+)
+
+
+@pytest.mark.parametrize(("page", "command"), EVAL_COMMANDS, ids=[f"{p}: {c[:80]}" for p, c in EVAL_COMMANDS])
+def test_an_eval_command_in_the_docs_takes_a_path_and_valid_overrides(page, command):
+    words = shlex.split(command)
+    arguments = [word for word in words[3 if words[0] == "python" else 1 :] if not word.startswith("-")]
+    if arguments:  # none with `--help` alone
+        assert "=" not in arguments[0], f"{command}: the checkpoint or run dir comes first"
+        parse_overrides(arguments[1:])
 
 
 def relative_links(page: Path) -> list[str]:

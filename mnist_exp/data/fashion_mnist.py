@@ -17,4 +17,16 @@ FASHION_MNIST = DatasetSpec(
         Source(f"Debian package {PACKAGE} ({INSTALLED}, else apt-get download)", fetch_from_debian),
     ),
     fetch_command="python -m mnist_exp.data --dataset fashion_mnist",
+    classes=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
 )

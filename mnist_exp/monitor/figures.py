@@ -24,8 +24,11 @@ def figure_to_rgb(figure: Figure) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def confusion_image(counts: np.ndarray) -> np.ndarray:
-    """Counts written in each cell, coloured by the share of the true class (the row)."""
+def confusion_image(
+    counts: np.ndarray, scored: str = "test images", labels: list[str] | None = None
+) -> np.ndarray:
+    """Counts written in each cell, coloured by the share of the true class (the row); the title
+    says what was `scored`, and `labels` name the classes where digits would not."""
     classes = len(counts)
     row_share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     figure = Figure(figsize=(6.5, 6), dpi=100, layout="constrained")
@@ -45,10 +48,13 @@ def confusion_image(counts: np.ndarray) -> np.ndarray:
             )
     ax.set_xticks(range(classes))
     ax.set_yticks(range(classes))
+    if labels is not None and labels != [str(index) for index in range(classes)]:
+        ax.set_xticklabels(labels, rotation=45, ha="right")
+        ax.set_yticklabels(labels)
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
     accuracy = 100.0 * np.trace(counts) / max(counts.sum(), 1)
-    ax.set_title(f"Confusion matrix: {counts.sum()} test digits, {accuracy:.2f}% correct")
+    ax.set_title(f"Confusion matrix: {counts.sum()} {scored}, {accuracy:.2f}% correct")
     return figure_to_rgb(figure)
 
 
