@@ -25,6 +25,7 @@ from mnist_exp.config.job_gpu import register_job_gpu
 from mnist_exp.config.schema import register_schemas
 from mnist_exp.errors import Stopped, UserError
 from mnist_exp.rundir.guard import continue_earlier_job
+from mnist_exp.rundir.job_names import keys_this_sweep_varies
 from mnist_exp.rundir.lock import sole_trainer
 from mnist_exp.rundir.metrics import FINISHED
 from mnist_exp.rundir.resume import register_resolvers
@@ -45,13 +46,17 @@ class Job:
     choices: dict[str, str]  # the config groups' choices, for TensorBoard's HParams
     overrides: list[str]  # the command line's, as Hydra parsed them
     in_sweep: bool
+    swept: tuple[str, ...]  # the keys the sweep varies, where the command line sweeps some
 
     @classmethod
     def current(cls) -> Job:
         hydra_cfg = HydraConfig.get()
         choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
         in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-        return cls(Path(hydra_cfg.runtime.output_dir), choices, list(hydra_cfg.overrides.task), in_sweep)
+        swept = keys_this_sweep_varies() if in_sweep else ()
+        return cls(
+            Path(hydra_cfg.runtime.output_dir), choices, list(hydra_cfg.overrides.task), in_sweep, swept
+        )
 
 
 def cli() -> None:
@@ -134,7 +139,8 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
         state.load_state_dict(saved)
     trainer = Trainer(cfg, state, data, device)
 
-    with Recorder(job.run_dir, cfg, job.choices, state, device, resumed=saved) as recorder, stop:
+    recorder = Recorder(job, cfg, state, device, resumed=saved)
+    with recorder, stop:
         recorder.start(state, data.test_images[:1], trainer.example_digits())
         for epoch in state.remaining_epochs(cfg.trainer.epochs):
             recorder.start_epoch(epoch, state)

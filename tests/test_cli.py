@@ -56,10 +56,11 @@ def test_tensorboard_events_hold_the_scalars_config_and_graph(quick_run):
     _, run_dir = quick_run
     events = EventAccumulator(str(run_dir)).Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/acc", "test/loss", "test/acc", "lr", "train/batch_loss"} <= scalars
+    assert {"loss/train", "accuracy/train", "loss/test", "accuracy/test", "lr", "loss/train_batch"} <= scalars
+    assert "epoch" not in scalars, "a chart of the epoch number tells nothing"
     # 1000 images in batches of 128 are 8 steps; logged every 2nd step.
-    assert [event.step for event in events.Scalars("train/batch_loss")] == [2, 4, 6, 8]
-    assert "config/text_summary" in events.Tags()["tensors"]
+    assert [event.step for event in events.Scalars("loss/train_batch")] == [2, 4, 6, 8]
+    assert {"config/model/text_summary", "run/command/text_summary"} <= set(events.Tags()["tensors"])
     assert events.Tags()["graph"]
 
 
@@ -103,8 +104,11 @@ def test_multirun_makes_one_run_dir_per_job(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     sweeps = list((tmp_path / "multirun").iterdir())
     assert len(sweeps) == 1
-    models = {json.loads((sweeps[0] / str(num) / "metrics.json").read_text())["model"] for num in (0, 1)}
-    assert models == {"v2", "v3"}
+    # Each job's dir says its number and the override the sweep varies, not those fixed for all.
+    names = ["0_model=v2", "1_model=v3"]
+    assert sorted(p.name for p in sweeps[0].iterdir() if p.is_dir()) == names
+    models = [json.loads((sweeps[0] / name / "metrics.json").read_text())["model"] for name in names]
+    assert models == ["v2", "v3"]
 
 
 @pytest.mark.slow

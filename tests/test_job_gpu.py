@@ -41,3 +41,21 @@ def test_the_resolver_works_in_a_config(job_number, monkeypatch):
     register_job_gpu()  # registering twice is harmless
     job_number(3)
     assert OmegaConf.create({"device": "${job_gpu:}"}).device == "cuda:1"
+
+
+def test_a_jobs_dir_name_starts_with_the_number_its_gpu_is_chosen_by(job_number, monkeypatch):
+    """Job 3 of a sweep on two GPUs, as a launcher resolves it: `3_seed=4` trains on cuda:1."""
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    register_job_gpu()
+    job_number(3)
+    job = OmegaConf.create(
+        {
+            "hydra": {
+                "job": {"num": 3},
+                "overrides": {"task": ["seed=4"]},
+                "sweep": {"subdir": "${mnist_exp_job_dir:}"},
+            },
+            "device": "${job_gpu:}",
+        }
+    )
+    assert (job.hydra.sweep.subdir, job.device) == ("3_seed=4", "cuda:1")

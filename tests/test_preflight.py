@@ -1,4 +1,5 @@
-"""What a sweep job started again does with the run it finds in its own directory."""
+"""What a sweep job started again does with the run it finds in its own directory, and a sweep
+pointed at an earlier sweep's directory."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mnist_exp.errors import OutputDirError
-from mnist_exp.rundir.guard import continue_earlier_job
+from mnist_exp.rundir.guard import continue_earlier_job, require_new_sweep_dir
 
 
 def job_config():
@@ -24,7 +25,7 @@ def write_metrics(job_dir: Path, status: str, epochs: int = 1) -> None:
 
 def test_a_job_in_an_empty_dir_starts_afresh(tmp_path):
     config = job_config()
-    assert continue_earlier_job(config, tmp_path / "0").resume is None
+    assert continue_earlier_job(config, tmp_path / "0_seed=1").resume is None
 
 
 @pytest.mark.parametrize("status", ["interrupted", "completed"])
@@ -60,3 +61,30 @@ def test_an_earlier_run_without_its_checkpoint_is_refused_and_named(tmp_path):
     assert f"{job_dir} already holds a run (interrupted) without its checkpoints/last.pt" in message
     assert message.endswith("Choose another hydra.sweep.dir.")
     assert json.loads((job_dir / "metrics.json").read_text())["status"] == "interrupted"
+
+
+def sweep_config(sweep_dir: Path, subdir: str = "${mnist_exp_job_dir:}"):
+    return OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir), "subdir": subdir}}})
+
+
+@pytest.mark.parametrize("first_job", ["0_lr=0.001", "0"])
+def test_a_sweep_dir_holding_an_earlier_sweeps_first_job_is_refused(tmp_path, first_job):
+    """By its name today, or as sweeps named their jobs by number alone."""
+    write_metrics(tmp_path / first_job, "completed")
+    with pytest.raises(OutputDirError) as refused:
+        require_new_sweep_dir(sweep_config(tmp_path))
+    assert f"already holds an earlier sweep's jobs ({tmp_path / first_job}: completed)" in str(refused.value)
+    with pytest.raises(OutputDirError):
+        require_new_sweep_dir(sweep_config(tmp_path, subdir="${hydra.job.num}"))
+
+
+def test_a_sweep_dir_without_a_trained_first_job_is_used(tmp_path):
+    write_metrics(tmp_path / "0_lr=0.001", "failed", epochs=0)  # refused before its first epoch
+    write_metrics(tmp_path / "10_lr=0.01", "completed")  # job 10, not job 0
+    (tmp_path / ".submitit" / "0").mkdir(parents=True)
+    require_new_sweep_dir(sweep_config(tmp_path))
+
+
+def test_jobs_named_by_their_overrides_alone_may_join_an_earlier_sweep(tmp_path):
+    write_metrics(tmp_path / "0_seed=1", "completed")
+    require_new_sweep_dir(sweep_config(tmp_path, subdir="${hydra.job.override_dirname}"))

@@ -186,7 +186,7 @@ def test_run_with_every_recipe_piece_records_validation_and_saves_the_average(tm
     torch.testing.assert_close(trained.model.state_dict()["0.weight"], averaged["0.weight"])
 
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0}).Reload()
-    assert "data/train_digits" in events.Tags()["images"]
+    assert "samples/train_digits" in events.Tags()["images"]
 
 
 def test_clean_final_epochs_train_exactly_as_without_augmentation(tmp_path):

@@ -489,15 +489,18 @@ def test_a_sweep_pointed_at_an_earlier_sweeps_dir_is_refused_before_it_starts(tm
     assert result.returncode == 0, result.stderr[-3000:]
     before = run_files_of(sweep_dir)
 
+    [first_job] = sweep_dir.glob("0_*")  # named by the job's number and overrides
+    first_job_before = run_files_of(first_job)
+
     result = run_cli("-m", "seed=3", *TINY, "model=tiny_5k", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    earlier = f"already holds an earlier sweep's jobs ({sweep_dir}/0: completed)"
+    earlier = f"already holds an earlier sweep's jobs ({first_job}: completed)"
     assert_user_error(result, f"Error: hydra.sweep.dir={sweep_dir} {earlier}")
     assert run_files_of(sweep_dir) == before
-    # Jobs named by their overrides have dirs of their own: adding to such a sweep is allowed.
+    # Jobs named by their overrides alone have dirs of their own: adding to such a sweep is allowed.
     by_name = ["hydra.sweep.subdir=${hydra.job.override_dirname}", f"hydra.sweep.dir={sweep_dir}"]
     result = run_cli("-m", "seed=3", *TINY, "model=tiny_5k", *by_name, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert run_files_of(sweep_dir / "0") == {k[2:]: v for k, v in before.items() if k.startswith("0/")}
+    assert run_files_of(first_job) == first_job_before
 
 
 def test_a_sweep_job_started_again_goes_on_from_its_earlier_run_in_its_dir(tmp_path):
@@ -531,6 +534,27 @@ def test_a_sweep_job_started_again_goes_on_from_its_earlier_run_in_its_dir(tmp_p
     assert run_files_of(job_dir, "train.log") == before
     result = run_cli(*shlex.split(resume), cwd=tmp_path)
     assert_user_error(result, f"Error: resume={job_dir}: that run already completed; there is nothing to")
+
+
+def test_a_stopped_sweep_job_resumes_with_the_command_it_printed(tmp_path):
+    """A job's dir is named by its number and swept override, `0_lr=0.001`: the printed command
+    quotes the '=' for Hydra and the shell, and pasted as printed it finishes the run in that dir."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *LONG, "model=tiny_5k", "optimizer.lr=0.001,0.002", f"hydra.sweep.dir={sweep_dir}"]
+    process = start_cli(*args, cwd=tmp_path)
+    wait_for_line(process, "Epoch 1/2 |")
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output[-3000:]
+    job_dir = sweep_dir / "0_lr=0.001"
+    [resume] = re.findall(r"Resume with: python -m mnist_exp (.*)$", output, re.MULTILINE)
+    assert resume == f"\"resume='{job_dir}'\""
+
+    result = run_cli(*shlex.split(resume), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((job_dir / "metrics.json").read_text())["status"] == "completed"
+    assert len(history_without_timing(job_dir)) == 2
+    assert [path.name for path in sweep_dir.iterdir() if path.is_dir()] == [job_dir.name], "no other dir"
 
 
 def test_resume_after_the_last_epoch_was_recorded_finishes_the_run(tmp_path):
@@ -592,7 +616,7 @@ def test_an_unforeseen_exception_mid_epoch_leaves_the_run_failed_with_its_reason
     assert (metrics["status"], metrics["error"]) == ("failed", "RuntimeError: injected fault")
     assert [record["epoch"] for record in metrics["history"]] == [1]
     events = EventAccumulator(str(run_dir)).Reload()
-    assert [event.step for event in events.Scalars("train/batch_loss")] == list(range(1, 10))
+    assert [event.step for event in events.Scalars("loss/train_batch")] == list(range(1, 10))
 
     resumed = run_cli(f"resume={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

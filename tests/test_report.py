@@ -99,8 +99,8 @@ def run_report(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def two_models(tmp_path) -> Path:
     sweep = tmp_path / "sweep"
-    write_run(sweep / "0", model="v1", params=V1_PARAMS, test_accs=(97.5, 98.9, 98.7))
-    write_run(sweep / "1", model="v3", params=V3_PARAMS, test_accs=(96.0, 98.2, 98.4))
+    write_run(sweep / "0_model=v1", model="v1", params=V1_PARAMS, test_accs=(97.5, 98.9, 98.7))
+    write_run(sweep / "1_model=v3", model="v3", params=V3_PARAMS, test_accs=(96.0, 98.2, 98.4))
     return sweep
 
 
@@ -139,11 +139,11 @@ def test_markdown_shows_the_same_numbers_and_links_the_plots(two_models, tmp_pat
 def test_seeds_of_one_config_share_a_row_with_mean_and_sample_std(tmp_path):
     finals = [97.0, 98.0, 99.5]
     for seed, final in enumerate(finals):
-        write_run(tmp_path / "sweep" / str(seed), seed=seed, test_accs=(95.0, final))
-    write_run(tmp_path / "sweep" / "3", seed=0, test_accs=(95.0, 96.0), lr=0.01)
+        write_run(tmp_path / "sweep" / f"{seed}_seed={seed}", seed=seed, test_accs=(95.0, final))
+    write_run(tmp_path / "sweep" / "3_lr=0.01", seed=0, test_accs=(95.0, 96.0), lr=0.01)
     main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")])
     seeds, other = report_rows(tmp_path / "out")
-    assert (seeds["n"], seeds["seeds"], seeds["runs"]) == ("3", "0 1 2", "0;1;2")
+    assert (seeds["n"], seeds["seeds"], seeds["runs"]) == ("3", "0 1 2", "0_seed=0;1_seed=1;2_seed=2")
     assert float(seeds["final_test_acc_mean"]) == pytest.approx(statistics.fmean(finals))
     assert float(seeds["final_test_acc_std"]) == pytest.approx(statistics.stdev(finals))
     assert (other["n"], other["config"]) == ("1", "optimizer.lr=0.01")
@@ -293,7 +293,7 @@ def test_rows_show_their_torch_and_device_and_a_mixed_table_is_warned_of(tmp_pat
 
 
 def test_runs_of_one_torch_on_one_device_give_no_warning(two_models, tmp_path, capsys):
-    for run in ("0", "1"):
+    for run in ("0_model=v1", "1_model=v3"):
         write_provenance(two_models / run, "2.14.1", "AMD EPYC")
     assert main([str(two_models), "--out", str(tmp_path / "out")]) == 0
     assert "warning" not in capsys.readouterr().err

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
@@ -36,16 +37,22 @@ def make_job(
     return job_dir
 
 
-def test_one_row_per_job_in_job_number_order(tmp_path):
-    for num in (10, 2, 1):
-        make_job(tmp_path / str(num), [f"seed={num}"])
-    assert [job.name for job in runs_under(tmp_path)] == ["1", "2", "10"]
+@pytest.mark.parametrize("name", ["{num}_seed={num}", "{num}"], ids=["named", "numbered"])
+def test_one_row_per_job_in_job_number_order(tmp_path, name):
+    """`10_seed=10` after `9_seed=9`, as sweeps name their jobs; `10` after `9` in older sweeps."""
+    for num in (10, 9, 2, 1):
+        make_job(tmp_path / name.format(num=num), [f"seed={num}"])
+    expected = [name.format(num=num) for num in (1, 2, 9, 10)]
+    assert [job.name for job in runs_under(tmp_path)] == expected
+    summarize(tmp_path)
+    with open(tmp_path / "summary.csv") as handle:
+        assert [row["job"] for row in csv.DictReader(handle)] == expected
 
 
 def test_seeds_are_averaged_within_groups_of_equal_other_overrides(tmp_path):
-    make_job(tmp_path / "0", ["optimizer.lr=0.001", "seed=1"], acc=97.0)
-    make_job(tmp_path / "1", ["optimizer.lr=0.001", "seed=2"], acc=99.0)
-    make_job(tmp_path / "2", ["optimizer.lr=0.003", "seed=1"], acc=95.0)
+    make_job(tmp_path / "0_lr=0.001_seed=1", ["optimizer.lr=0.001", "seed=1"], acc=97.0)
+    make_job(tmp_path / "1_lr=0.001_seed=2", ["optimizer.lr=0.001", "seed=2"], acc=99.0)
+    make_job(tmp_path / "2_lr=0.003_seed=1", ["optimizer.lr=0.003", "seed=1"], acc=95.0)
     groups = {group.overrides: group for group in group_over_seeds(runs_under(tmp_path))}
     assert set(groups) == {"optimizer.lr=0.001", "optimizer.lr=0.003"}
     mean, std = groups["optimizer.lr=0.001"].means["final_test_acc"]
@@ -54,23 +61,23 @@ def test_seeds_are_averaged_within_groups_of_equal_other_overrides(tmp_path):
 
 
 def test_only_completed_jobs_enter_the_mean(tmp_path):
-    make_job(tmp_path / "0", ["seed=1"], acc=98.0)
-    make_job(tmp_path / "1", ["seed=2"], status="interrupted", acc=50.0)
+    make_job(tmp_path / "0_seed=1", ["seed=1"], acc=98.0)
+    make_job(tmp_path / "1_seed=2", ["seed=2"], status="interrupted", acc=50.0)
     (group,) = group_over_seeds(runs_under(tmp_path))
     assert (group.finished, group.jobs, group.means["final_test_acc"]) == (1, 2, (98.0, None))
 
 
 def test_a_job_dir_without_metrics_is_reported_not_skipped(tmp_path):
-    make_job(tmp_path / "0", ["seed=1"], status=None)
+    make_job(tmp_path / "0_seed=1", ["seed=1"], status=None)
     (job,) = runs_under(tmp_path)
     assert (job.status, job.metrics.get("final_test_acc")) == ("no metrics yet", None)
 
 
 def test_a_job_with_error_file_is_failed(tmp_path):
-    make_job(tmp_path / "0", ["optimizer.lr=-1"], status=None)
-    (tmp_path / "0" / "error.txt").write_text("ValueError: Invalid learning rate: -1\n")
-    make_job(tmp_path / "1", ["optimizer.lr=1"], status="running")
-    (tmp_path / "1" / "error.txt").write_text("RuntimeError: boom\n")
+    make_job(tmp_path / "0_lr=-1", ["optimizer.lr=-1"], status=None)
+    (tmp_path / "0_lr=-1" / "error.txt").write_text("ValueError: Invalid learning rate: -1\n")
+    make_job(tmp_path / "1_lr=1", ["optimizer.lr=1"], status="running")
+    (tmp_path / "1_lr=1" / "error.txt").write_text("RuntimeError: boom\n")
     assert [(job.status, job.error) for job in runs_under(tmp_path)] == [
         ("failed", "ValueError: Invalid learning rate: -1"),
         ("failed", "RuntimeError: boom"),
@@ -85,14 +92,14 @@ def test_a_single_run_dir_and_hidden_dirs(tmp_path):
 
 
 def test_summary_files_hold_every_job_and_validation_columns(tmp_path):
-    make_job(tmp_path / "0", ["seed=1"], val=97.25)
-    make_job(tmp_path / "1", ["seed=2"], status=None)
+    make_job(tmp_path / "0_seed=1", ["seed=1"], val=97.25)
+    make_job(tmp_path / "1_seed=2", ["seed=2"], status=None)
     summarize(tmp_path)
     with open(tmp_path / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["job"], row["status"], row["final_val_acc"]) for row in rows] == [
-        ("0", "completed", "97.25"),
-        ("1", "no metrics yet", ""),
+        ("0_seed=1", "completed", "97.25"),
+        ("1_seed=2", "no metrics yet", ""),
     ]
     markdown = (tmp_path / "summary.md").read_text()
     assert "final val %" in markdown and "97.25" in markdown and "| 1/2 |" in markdown

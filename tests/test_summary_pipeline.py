@@ -8,6 +8,7 @@ running) and a job that has not finished an epoch (no metrics.json, no error).
 
 from __future__ import annotations
 
+import csv
 import io
 import shutil
 from pathlib import Path
@@ -18,6 +19,8 @@ from mnist_exp.report.runs import collect_runs, runs_under
 from mnist_exp.report.stats import Stat, group_by, stat
 from mnist_exp.report.summary import summarise
 from mnist_exp.report.tables import markdown_table
+from mnist_exp.rundir.job_names import job_dir_name
+from mnist_exp.rundir.readers import read_overrides
 from mnist_exp.summarize import summarize
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,6 +45,24 @@ def test_summary_files_are_byte_for_byte_what_the_summary_wrote_before(tmp_path,
     for name in ("summary.md", "summary.csv"):
         expected = (FIXTURES / name.replace("summary.", "summary_expected.")).read_bytes()
         assert (tmp_path / "summary_sweep" / name).read_bytes() == expected, name
+
+
+def test_jobs_named_by_their_overrides_are_summarised_alike_under_their_names(tmp_path, monkeypatch):
+    """The fixture's jobs renamed as sweeps name them today (`0_model=v3_lr=0.001_seed=1`): the
+    same rows in the same order, only the job column changed."""
+    sweep = copy_of_sweep(tmp_path)
+    names = {}
+    for job_dir in sorted(sweep.iterdir(), key=lambda path: int(path.name)):
+        names[job_dir.name] = job_dir_name(int(job_dir.name), read_overrides(job_dir))
+        job_dir.rename(sweep / names[job_dir.name])
+    monkeypatch.chdir(tmp_path)
+    summarize(Path("summary_sweep"), Console(file=io.StringIO(), width=200))
+    with open(FIXTURES / "summary_expected.csv", newline="") as handle:
+        expected = [{**row, "job": names[row["job"]]} for row in csv.DictReader(handle)]
+    with open(sweep / "summary.csv", newline="") as handle:
+        assert list(csv.DictReader(handle)) == expected
+    rows = summarise(collect_runs([sweep]))
+    assert [run.name for row in rows for run in row.runs] == list(names.values())
 
 
 def test_the_summary_and_the_report_give_each_run_the_same_status(tmp_path):

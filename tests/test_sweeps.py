@@ -24,6 +24,7 @@ from tensorboard.backend.event_processing.event_multiplexer import EventMultiple
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_exp.cli.plugins import JOBLIB, OPTUNA, RAY, SUBMITIT, plugin_installed
+from mnist_exp.rundir.job_names import job_number
 from tests.conftest import run_cli, start_cli, wait_for_line
 
 pytestmark = pytest.mark.sweep
@@ -53,7 +54,20 @@ def sweep(*args: str, cwd: Path, env: dict | None = None) -> tuple[subprocess.Co
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    return sorted((p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    """The sweep's job dirs (`0_seed=1`, `1_seed=2`, ...) in job-number order."""
+    numbered = (p for p in sweep_dir.iterdir() if job_number(p.name) is not None)
+    return sorted(numbered, key=lambda p: job_number(p.name))
+
+
+def wait_for_job_dir(sweep_dir: Path, num: int, timeout: float = 300) -> Path:
+    """Job `num`'s dir once the job has made it, by whatever overrides it is named."""
+    deadline = time.monotonic() + timeout
+    while not (
+        found := [p for p in job_dirs(sweep_dir) if job_number(p.name) == num] if sweep_dir.is_dir() else []
+    ):
+        assert time.monotonic() < deadline, f"no dir of job {num} in {sweep_dir}"
+        time.sleep(0.1)
+    return found[0]
 
 
 def metrics(job_dir: Path) -> dict:
@@ -65,12 +79,14 @@ def summary_rows(sweep_dir: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def assert_one_completed_row_per_job(result: subprocess.CompletedProcess, sweep_dir: Path, jobs: int):
+def assert_one_completed_row_per_job(result: subprocess.CompletedProcess, sweep_dir: Path, names: list[str]):
+    """Each job's dir is named by its number and the overrides the sweep varies, those alone:
+    the swept keys reached the process that ran the job, whichever launcher started it."""
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [p.name for p in job_dirs(sweep_dir)] == [str(num) for num in range(jobs)]
+    assert [p.name for p in job_dirs(sweep_dir)] == names
     assert all(metrics(job)["status"] == "completed" for job in job_dirs(sweep_dir))
     rows = summary_rows(sweep_dir)
-    assert [(row["job"], row["status"]) for row in rows] == [(str(num), "completed") for num in range(jobs)]
+    assert [(row["job"], row["status"]) for row in rows] == [(name, "completed") for name in names]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +97,8 @@ def basic_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
 
 def test_basic_sweep_writes_one_run_dir_and_summary_row_per_job(basic_sweep):
     result, sweep_dir = basic_sweep
-    assert_one_completed_row_per_job(result, sweep_dir, jobs=4)
+    names = ["0_lr=0.001_seed=1", "1_lr=0.001_seed=2", "2_lr=0.003_seed=1", "3_lr=0.003_seed=2"]
+    assert_one_completed_row_per_job(result, sweep_dir, names)
     assert "Mean ± std over seeds" in result.stdout
 
 
@@ -109,9 +126,14 @@ def test_tensorboard_sees_each_job_as_its_own_run_with_the_swept_keys_as_hparams
     multiplexer = EventMultiplexer()
     multiplexer.AddRunsFromDirectory(str(sweep_dir))
     multiplexer.Reload()
-    assert sorted(multiplexer.Runs()) == ["0", "1", "2", "3"]
+    assert sorted(multiplexer.Runs()) == [
+        "0_lr=0.001_seed=1",
+        "1_lr=0.001_seed=2",
+        "2_lr=0.003_seed=1",
+        "3_lr=0.003_seed=2",
+    ]
     for tags in multiplexer.Runs().values():
-        assert {"test/acc", "hparam/final_test_acc"} <= set(tags["scalars"])
+        assert {"accuracy/test", "summary/duration_s"} <= set(tags["scalars"])
         # No experiment summary per run: TensorBoard builds one from every run's session, so the
         # HParams table shows every job with all their keys as columns.
         assert "_hparams_/experiment" not in tags["tensors"]
@@ -131,7 +153,7 @@ def test_tensorboard_sees_each_job_as_its_own_run_with_the_swept_keys_as_hparams
 @needs_joblib
 def test_parallel_sweep_writes_one_run_dir_and_summary_row_per_job(tmp_path):
     result, sweep_dir = sweep("hydra/launcher=parallel", "seed=1,2", cwd=tmp_path)
-    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
+    assert_one_completed_row_per_job(result, sweep_dir, ["0_seed=1", "1_seed=2"])
 
 
 @needs_joblib
@@ -177,7 +199,7 @@ def test_ctrl_c_on_a_parallel_sweep_ends_it_with_every_job_resumable(tmp_path):
 @needs_submitit
 def test_local_isolated_sweep_runs_each_job_in_its_own_process(tmp_path):
     result, sweep_dir = sweep("hydra/launcher=local_isolated", "seed=1,2", cwd=tmp_path)
-    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
+    assert_one_completed_row_per_job(result, sweep_dir, ["0_seed=1", "1_seed=2"])
     assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2
 
 
@@ -199,7 +221,7 @@ def test_a_job_stopped_by_sigusr2_saves_then_submitit_requeues_it_to_go_on(tmp_p
         "-m", "hydra/launcher=local_isolated", *QUICK, *long_epochs, "seed=7", f"hydra.sweep.dir={sweep_dir}",
         cwd=tmp_path,
     )  # fmt: skip
-    job = sweep_dir / "0"
+    job = wait_for_job_dir(sweep_dir, 0)
     wait_for_file_line(job / "train.log", "Epoch 1/2 |")
     os.kill(int((job / ".lock").read_text()), signal.SIGUSR2)
     output = process.communicate(timeout=300)[0]
@@ -221,7 +243,8 @@ def test_a_sweep_with_a_failed_job_still_ends_with_its_summary(tmp_path):
     ok, failed = summary_rows(sweep_dir)
     assert (ok["overrides"].split()[0], ok["status"]) == ("optimizer.lr=0.001", "completed")
     assert (failed["overrides"].split()[0], failed["status"]) == ("optimizer.lr=-1", "failed")
-    assert f"- `1`: {failed['error']}" in result.stdout
+    assert (ok["job"], failed["job"]) == ("0_lr=0.001", "1_lr=-1")
+    assert f"- `1_lr=-1`: {failed['error']}" in result.stdout
     assert failed["error"] == "ConfigError: Invalid config: optimizer.lr=-1.0 is not allowed: must be > 0"
 
 
@@ -250,9 +273,9 @@ def test_ctrl_c_as_a_jobs_last_epoch_is_scored_stops_the_sweep_after_that_job(tm
     assert result.returncode == 130, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "multirun").iterdir()
     assert "Error: SIGINT received as the run was finishing: it completed all the same" in result.stderr
-    assert [p.name for p in job_dirs(sweep_dir)] == ["0"]
-    assert metrics(sweep_dir / "0")["status"] == "completed"
-    assert [(row["job"], row["status"]) for row in summary_rows(sweep_dir)] == [("0", "completed")]
+    assert [p.name for p in job_dirs(sweep_dir)] == ["0_seed=1"]
+    assert metrics(sweep_dir / "0_seed=1")["status"] == "completed"
+    assert [(row["job"], row["status"]) for row in summary_rows(sweep_dir)] == [("0_seed=1", "completed")]
 
 
 @needs_optuna
@@ -295,11 +318,11 @@ def test_slurm_sweep_runs_each_job_as_a_slurm_array_task(tmp_path):
         "seed=1,2",
         cwd=tmp_path,
     )
-    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
+    assert_one_completed_row_per_job(result, sweep_dir, ["0_seed=1", "1_seed=2"])
     for job_dir in job_dirs(sweep_dir):
         # submitit sets hydra.job.id from SLURM's array job and task ids; the controller knows the job.
         job_id = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"]
-        assert re.fullmatch(rf"\d+_{job_dir.name}", job_id), job_id
+        assert re.fullmatch(rf"\d+_{job_number(job_dir.name)}", job_id), job_id
         job = ended_slurm_job(job_id)
         assert "JobName=mnist-exp" in job and "JobState=COMPLETED" in job and "ExitCode=0:0" in job, job
         assert (sweep_dir / ".submitit" / job_id / f"{job_id}_0_log.out").exists()
@@ -311,4 +334,4 @@ def test_ray_sweep_writes_one_run_dir_and_summary_row_per_job(tmp_path):
         "hydra/launcher=ray_tasks", "seed=1,2", cwd=tmp_path,
         env={"RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"},  # not starved on a busy machine
     )  # fmt: skip
-    assert_one_completed_row_per_job(result, sweep_dir, jobs=2)
+    assert_one_completed_row_per_job(result, sweep_dir, ["0_seed=1", "1_seed=2"])

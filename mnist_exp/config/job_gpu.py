@@ -1,12 +1,12 @@
 """`${job_gpu:}`: a GPU per job when a sweep runs its jobs side by side on one machine.
 
 The joblib launcher's workers are started once and reused, so CUDA_VISIBLE_DEVICES cannot differ
-from job to job. Instead the job picks its device from its job number:
-`'trainer.device=${job_gpu:}'` resolves to `cuda:<hydra.job.num mod GPU count>`, and to `auto`
-on a machine without CUDA. With `hydra.launcher.n_jobs` equal to the GPU count the jobs running
-together sit on different GPUs, unless a short job lets job k + n_jobs start beside a still
-running job k, which then shares its GPU. (Under SLURM or Ray, ask the launcher for one GPU per
-job instead: each job then sees only its own, and `auto` finds it.)
+from job to job. Instead the job picks its device from its job number, which its directory's name
+starts with: `'trainer.device=${job_gpu:}'` resolves to `cuda:<hydra.job.num mod GPU count>`, and
+to `auto` on a machine without CUDA. With `hydra.launcher.n_jobs` equal to the GPU count the jobs
+running together sit on different GPUs, unless a short job lets job k + n_jobs start beside a
+still running job k, which then shares its GPU. (Under SLURM or Ray, ask the launcher for one GPU
+per job instead: each job then sees only its own, and `auto` finds it.)
 """
 
 from __future__ import annotations

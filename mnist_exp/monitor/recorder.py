@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from types import TracebackType
 
 import torch
@@ -21,7 +20,7 @@ from mnist_exp.models import count_parameters, layer_summary
 from mnist_exp.monitor import console
 from mnist_exp.monitor.diagnostics import log_test_diagnostics
 from mnist_exp.monitor.provenance import Provenance
-from mnist_exp.monitor.tensorboard import TensorBoardLog, flat_hparams
+from mnist_exp.monitor.tensorboard import TensorBoardLog, dashboard_hparams, overridden_keys
 from mnist_exp.rundir.checkpoints import save_checkpoint
 from mnist_exp.rundir.layout import METRICS, PROVENANCE, best_checkpoint, last_checkpoint
 from mnist_exp.rundir.metrics import RunMetrics
@@ -29,31 +28,29 @@ from mnist_exp.rundir.readers import read_provenance
 
 log = logging.getLogger("mnist_exp")
 INPUT_SHAPE = (1, 28, 28)
-HEADLINE = ("final_test_acc", "final_val_acc")  # TensorBoard's HParams metrics
 
 
 class Recorder:
-    """`state` arguments are the run's `mnist_exp.engine.state.TrainingState`; `resumed` is the
-    checkpoint a resumed run continues from (its history and time so far carry on)."""
+    """`job` is what Hydra told the run of itself (`mnist_exp.train.Job`: its run dir, group
+    choices, overrides and swept keys); `state` is its `mnist_exp.engine.state.TrainingState`;
+    `resumed` is the checkpoint a resumed run continues from (its history and time so far carry on)."""
 
-    def __init__(
-        self,
-        run_dir: Path,
-        cfg: DictConfig,
-        choices: dict[str, str],
-        state,
-        device: torch.device,
-        resumed: dict | None = None,
-    ):
-        self.run_dir, self.cfg, self.choices, self.resumed = run_dir, cfg, choices, resumed is not None
+    def __init__(self, job, cfg: DictConfig, state, device: torch.device, resumed: dict | None = None):
+        run_dir = job.run_dir
+        self.run_dir, self.cfg, self.state, self.resumed = run_dir, cfg, state, resumed is not None
+        self.overrides = job.overrides
         self.config = OmegaConf.to_container(cfg, resolve=True)  # saved in every checkpoint
         self.epochs = cfg.trainer.epochs
         self.log_every = cfg.trainer.log_every_n_steps
         self.check_every = 1 if device.type == "cpu" else self.log_every  # reading the loss syncs a GPU
+        params = count_parameters(state.model)
+        self.hparams = dashboard_hparams(
+            cfg, job.choices, job.swept or overridden_keys(job.overrides), params
+        )
         self.metrics = RunMetrics(
             run_dir / METRICS,
             cfg.model.name,
-            count_parameters(state.model),
+            params,
             str(device),
             self.epochs,
             history=resumed["history"] if resumed else (),
@@ -96,8 +93,10 @@ class Recorder:
             log.error("could not flush TensorBoard's events: %s", unflushed)
 
     def start(self, state, example_input: torch.Tensor, example_digits: tuple | None) -> None:
-        """The model's summary on the console; a new run's graph and example digits in TensorBoard."""
+        """The model's summary on the console; in TensorBoard, this process's command and
+        provenance, and a new run's layout, config, graph and example digits."""
         console.show_model_summary(layer_summary(state.model, INPUT_SHAPE), self.metrics.identity["params"])
+        self.board.log_origin(self.provenance.attempts[-1], self.overrides, state.step)
         if self.resumed:
             return
         self.board.log_start(self.cfg, state.model, example_input)
@@ -162,8 +161,6 @@ class Recorder:
             self.board.writer, test_logits.softmax(dim=1), images, labels, self.run_dir, state.step,
             self.cfg.data.mean, self.cfg.data.std,
         )  # fmt: skip
-        headline = {f"hparam/{key}": final[key] for key in HEADLINE if key in final}
-        self.board.log_hparams(flat_hparams(self.cfg, self.choices), headline, state.step)
         console.show_final_summary(final, str(self.run_dir))
         return final
 
@@ -178,10 +175,13 @@ class Recorder:
         )  # fmt: skip
 
     def ended(self, status: str, error: str | None = None) -> None:
-        """The run's final status (and error) in metrics.json and provenance.json."""
+        """The run's final status (and error) in metrics.json and provenance.json, and its row,
+        whatever the status, in TensorBoard's HParams table."""
         self.status = status
-        self.metrics.save(status, error)
+        final = self.metrics.save(status, error)
         self.provenance.ended(status)
+        ending = {"status": status, "epochs_done": len(final["history"])}
+        self.board.log_hparams({**self.hparams, **ending}, final["duration_s"], self.state.step)
 
     def checkpoint(self, state, status: str) -> dict:
         return {

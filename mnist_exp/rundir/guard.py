@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_exp.errors import OutputDirError, ResumeError
 from mnist_exp.fs.atomic import is_out_of_space
+from mnist_exp.rundir.job_names import NUMBERED_SUBDIRS, job_dirs_numbered
 from mnist_exp.rundir.layout import last_checkpoint, resume_command, run_dir_of
 from mnist_exp.rundir.lock import sole_trainer
 from mnist_exp.rundir.metrics import FINISHED
@@ -81,18 +82,19 @@ def require_new_run_dir(run_dir: str) -> None:
 
 
 def require_new_sweep_dir(config: DictConfig) -> None:
-    """Job k of a sweep writes to SWEEP_DIR/k unless `hydra.sweep.subdir` says otherwise, so an
-    earlier sweep's job 0 there means this sweep would overwrite that sweep's jobs one by one."""
-    if OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"] != "${hydra.job.num}":
+    """Job k of a sweep writes to SWEEP_DIR/k_<its overrides> (SWEEP_DIR/k in older sweeps) unless
+    `hydra.sweep.subdir` says otherwise, so an earlier sweep's job 0 there, whatever its overrides,
+    means this sweep's jobs would sit among that sweep's, numbered alike."""
+    if OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"] not in NUMBERED_SUBDIRS:
         return
-    first_job = Path(config.hydra.sweep.dir) / "0"
-    status = trained_run_status(first_job)
-    if status is None:
-        return
-    raise OutputDirError(
-        f"hydra.sweep.dir={config.hydra.sweep.dir} already holds an earlier sweep's jobs ({first_job}: "
-        f"{status}); this sweep would overwrite them one by one. Choose another hydra.sweep.dir{FRESH_DIR}"
-    )
+    for first_job in job_dirs_numbered(Path(config.hydra.sweep.dir), 0):
+        status = trained_run_status(first_job)
+        if status is not None:
+            raise OutputDirError(
+                f"hydra.sweep.dir={config.hydra.sweep.dir} already holds an earlier sweep's jobs "
+                f"({first_job}: {status}); this sweep would mix its jobs with them. "
+                f"Choose another hydra.sweep.dir{FRESH_DIR}"
+            )
 
 
 def continue_earlier_job(config: DictConfig, job_dir: Path) -> DictConfig:

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_exp.config.schema import RetiredKeyError, saved_config_read_today
 from mnist_exp.errors import ResumeError
 from mnist_exp.fs.atomic import remove_stale_temporaries
+from mnist_exp.rundir.job_names import register_job_dir_resolver
 from mnist_exp.rundir.layout import HYDRA_DIR, last_checkpoint, run_dir_of
 from mnist_exp.rundir.metrics import FINISHED
 
@@ -63,6 +64,9 @@ def resume_checkpoint(resume: str) -> dict:
 
 
 def register_resolvers() -> None:
+    """The resolvers config.yaml names its output directories with: a resumed run's own, and a
+    sweep job's (`mnist_exp.rundir.job_names`)."""
+
     def run_dir(resume: str | None, default: str) -> str:
         try:
             return str(run_dir_of(checkpoint_path(resume))) if resume else default
@@ -73,6 +77,7 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver(
         "mnist_exp_output_subdir", lambda resume: None if resume else HYDRA_DIR, replace=True
     )
+    register_job_dir_resolver()
 
 
 def _plain(value):
