@@ -71,6 +71,26 @@ def phases(profile: Path) -> dict[str, float]:
     return found
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), as a figure quoted from here must name its machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def torch_version() -> str:
+    return subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -87,7 +107,9 @@ def main() -> None:
         run(args, profile)
         breakdown = phases(profile)
 
-    print(f"python -m mnist_exp {' '.join(args)}   ({platform.processor() or platform.machine()})")
+    machine = {"cpu": cpu_model(), "torch": torch_version(), "date": time.strftime("%Y-%m-%d")}
+    print(f"python -m mnist_exp {' '.join(args)}")
+    print(f"on {machine['cpu']}, torch {machine['torch']}, {machine['date']}")
     print(f"wall time, {options.runs} fresh runs: median {statistics.median(walls):.2f} s "
           f"(min {min(walls):.2f}, max {max(walls):.2f})")  # fmt: skip
     print("under cProfile, cumulative seconds by phase:")
@@ -95,7 +117,7 @@ def main() -> None:
         print(f"  {seconds:6.2f}  {phase}")
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)
-        figures = {"args": args, "wall_s": walls, "profiled_s": breakdown}
+        figures = {**machine, "args": args, "wall_s": walls, "profiled_s": breakdown}
         options.json.write_text(json.dumps(figures, indent=2))
 
 

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnist_exp.rundir.metrics import FINISHED
+
 
 @dataclass
 class Job:
@@ -70,11 +72,12 @@ def measured_jobs(plan: dict, index: int, out: Path, winner: list[str]) -> list[
 
 
 def choose(candidates: dict[str, list[str]], pilots: list[Job]) -> tuple[str | None, dict[str, float]]:
-    """The label with the highest mean final validation accuracy over its completed pilots."""
+    """The label with the highest mean final validation accuracy over its finished pilots
+    (completed, or stopped early)."""
     scores = {}
     for label in candidates:
         accs = [r["final_val_acc"] for j in pilots if j.label == label
-                if (r := j.result()).get("status") == "completed"]  # fmt: skip
+                if (r := j.result()).get("status") in FINISHED]  # fmt: skip
         if accs:
             scores[label] = statistics.mean(accs)
     best = max(scores.values(), default=None)

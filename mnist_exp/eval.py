@@ -2,9 +2,9 @@
 
 The model is scored on its dataset's test set and, where its run held out a validation split, on
 that split too, exactly as its run scored it (same normalisation, views and fp32), so a completed
-run's last.pt gives back its final_test_acc. A run directory means the checkpoint its results came
-from. The numbers, per-class accuracy and confusion matrices go into
-RUN_DIR/eval/<checkpoint>_<dataset>/ (or out=DIR).
+run's last.pt gives back its final_test_acc. A run directory means the model the run hands on:
+best.pt (its best validation epoch) where it held a split, else last.pt. The numbers, per-class
+accuracy and confusion matrices go into RUN_DIR/eval/<checkpoint>_<dataset>/ (or out=DIR).
 """
 
 from __future__ import annotations

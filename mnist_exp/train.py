@@ -137,12 +137,14 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
     state = TrainingState.fresh(cfg, device, len(data.train_labels))
     if saved:
         state.load_state_dict(saved)
-    trainer = Trainer(cfg, state, data, device)
+    trainer = Trainer(cfg, state, data, device, history=saved["history"] if saved else ())
 
     recorder = Recorder(job, cfg, state, device, resumed=saved)
     with recorder, stop:
         recorder.start(state, data.test_images[:1], trainer.example_digits())
         for epoch in state.remaining_epochs(cfg.trainer.epochs):
+            if trainer.stopped_early:  # a resumed run that early stopping had ended
+                break
             recorder.start_epoch(epoch, state)
             if not trainer.train_epoch(epoch, stop.requested, recorder.on_step):
                 recorder.interrupted(state)

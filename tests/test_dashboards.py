@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from tensorboard import program
 
-from mnist_exp.monitor.tensorboard import config_sections, dashboard_hparams, overridden_keys
+from mnist_exp.monitor.tensorboard import config_sections, dashboard_hparams
+from mnist_exp.rundir.job_names import set_keys
 from tests.conftest import run_cli
 
 SWEEP = ["-m", "optimizer.lr=0.001,0.002", "trainer.epochs=2", "data.train_subset=512", "data.val_size=256",
@@ -22,7 +23,7 @@ STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNIN
 
 def test_the_command_lines_keys_are_hparams_but_not_how_the_run_ran():
     overrides = ["optimizer.lr=0.01", "+trainer.epochs=3", "hydra.run.dir=x", "resume=y", "model=v2"]
-    assert overridden_keys(overrides) == ["optimizer.lr", "trainer.epochs", "model"]
+    assert set_keys(overrides) == ["optimizer.lr", "trainer.epochs", "model"]
 
 
 def test_hparams_are_the_choices_the_set_keys_and_a_few_core_numbers(compose_config):
@@ -34,8 +35,8 @@ def test_hparams_are_the_choices_the_set_keys_and_a_few_core_numbers(compose_con
         "data": "mnist",
         "data/augment": "none",
     }
-    set_keys = overridden_keys(["optimizer=sgd", "optimizer.momentum=0.8", "model=v2"])
-    values = dashboard_hparams(cfg, choices, set_keys, 99_746)
+    keys = set_keys(["optimizer=sgd", "optimizer.momentum=0.8", "model=v2"])
+    values = dashboard_hparams(cfg, choices, keys, 99_746)
     assert values == {
         "model": "v2", "optimizer": "sgd", "scheduler": "cosine", "data": "mnist", "data/augment": "none",
         "experiment": "none", "optimizer.momentum": 0.8, "optimizer.lr": 0.05, "optimizer.weight_decay": 5e-4,

@@ -51,7 +51,7 @@ def failing_source(dest):
 
 
 def spec(files, *fetchers):
-    return DatasetSpec("Tiny", files, tuple(Source(f.__name__, f) for f in fetchers))
+    return DatasetSpec("Tiny", files, tuple(Source(f.__name__, f) for f in fetchers), classes=("0", "1"))
 
 
 def must_not_run(dest):

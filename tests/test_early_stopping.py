@@ -7,6 +7,7 @@ ends it after epoch 2 whatever the accuracies are: the test does not depend on h
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,21 @@ def test_the_summary_and_the_report_show_the_early_stop(stopped_run, tmp_path):
     markdown = (tmp_path / "report" / "report.md").read_text()
     row = next(line for line in markdown.splitlines() if line.startswith("| tiny_5k"))
     assert "| 2/6 |" in row and "| stopped_early |" in row
+
+
+def test_a_run_killed_as_early_stopping_ended_it_resumes_to_that_end(stopped_run, tmp_path):
+    """Epoch 2 was saved, with its test score, as the one that stops the run; the process died
+    before the run was marked finished. Resumed, it trains no further epoch."""
+    run_dir, _ = stopped_run
+    killed = Path(shutil.copytree(run_dir, tmp_path / "killed"))
+    last = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
+    torch.save(last | {"status": "interrupted"}, killed / "checkpoints" / "last.pt")
+    metrics = json.loads((killed / "metrics.json").read_text())
+    (killed / "metrics.json").write_text(json.dumps(metrics | {"status": "interrupted"}))
+
+    result = run_cli(f"resume={killed}", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = json.loads((killed / "metrics.json").read_text())
+    assert (resumed["status"], resumed["stopped_epoch"]) == ("stopped_early", 2)
+    assert resumed["history"] == metrics["history"], "no epoch trained again or after"

@@ -27,7 +27,7 @@ MAY_IMPORT = {
     "rundir": {"errors", "fs", "config"},
     "engine": {"errors", "models", "accel", "config", "data"},
     "monitor": {"errors", "models", "fs", "rundir"},
-    "inference": {"errors", "models", "data", "engine", "rundir", "monitor", "accel"},
+    "inference": {"config", "errors", "models", "data", "engine", "rundir", "monitor", "accel"},
     "report": {"errors", "fs", "config", "rundir"},
 }
 TOP_LEVEL_MODULES = {

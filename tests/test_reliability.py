@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 import mnist_exp
 from tests.conftest import run_cli, start_cli, wait_for_line
@@ -104,7 +105,7 @@ def test_the_trainer_keys_in_the_help_exist_with_the_defaults_it_states(tmp_path
     assert len(keys) >= 8
     for line in keys:
         key, default = line.split()[0], line.rsplit("(", 1)[1].rstrip(")")
-        assert str(trainer[key]).lower() == default.lower(), line
+        assert str(OmegaConf.select(trainer, key)).lower() == default.lower(), line
 
 
 def test_the_help_examples_compose(tmp_path):

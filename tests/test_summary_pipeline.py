@@ -34,8 +34,8 @@ def test_summary_files_are_byte_for_byte_what_the_summary_wrote_before(tmp_path,
     """summary_expected.md and .csv were written by the summary before it moved into the report
     package (`python -m mnist_exp.summarize summary_sweep` on a copy of the fixture), with two
     changes since: the job without metrics.json reads `no metrics yet`, where it read
-    `no metrics`, the wording the report uses; the "best test %" columns are gone (a peak
-    picked on the test set is no result), though the fixture's older runs still record one; and
+    `no metrics`, the wording the report uses; no "best test %" columns (a peak picked on the
+    test set is no result), though the fixture's runs record one; and
     the means over seeds are over "finished" runs (completed, or stopped early). The sweep is
     named by a relative path so that the Markdown's heading does not depend on where the test
     runs."""

@@ -272,7 +272,7 @@ def test_ctrl_c_as_a_jobs_last_epoch_is_scored_stops_the_sweep_after_that_job(tm
     )  # fmt: skip
     assert result.returncode == 130, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "multirun").iterdir()
-    assert "Error: SIGINT received as the run was finishing: it completed all the same" in result.stderr
+    assert "Error: SIGINT received as the run was finishing: it finished all the same" in result.stderr
     assert [p.name for p in job_dirs(sweep_dir)] == ["0_seed=1"]
     assert metrics(sweep_dir / "0_seed=1")["status"] == "completed"
     assert [(row["job"], row["status"]) for row in summary_rows(sweep_dir)] == [("0_seed=1", "completed")]

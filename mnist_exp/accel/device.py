@@ -44,7 +44,7 @@ def resolve_device(requested: str) -> torch.device:
 def prepare_device(trainer_cfg, device: torch.device) -> None:
     """CPU threads and determinism as asked; refuse what the device cannot do (fp16 or CUDA graphs
     off CUDA). Runs before anything touches the device."""
-    set_determinism(trainer_cfg.get("deterministic", False), device)
+    set_determinism(trainer_cfg.deterministic, device)
     if trainer_cfg.threads:
         torch.set_num_threads(trainer_cfg.threads)
     check_precision(trainer_cfg.precision, device)

@@ -36,10 +36,10 @@ class DatasetSpec:
     name: str
     files: Mapping[str, str]
     sources: tuple[Source, ...]
-    fetch_command: str = "python -m mnist_exp.data"  # what the manual fix tells a person to run
     # Each label's name, in label order: a model trained on one dataset is scored on another only
     # where these are the same.
-    classes: tuple[str, ...] = ()
+    classes: tuple[str, ...]
+    fetch_command: str = "python -m mnist_exp.data"  # what the manual fix tells a person to run
 
 
 def ensure_dataset(spec: DatasetSpec, root: Path | str | None = None) -> Path:

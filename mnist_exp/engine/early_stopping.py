@@ -16,8 +16,8 @@ class EarlyStopping:
 
     @classmethod
     def from_config(cls, cfg) -> EarlyStopping:
-        """From `trainer.early_stopping`; a saved config without it never stops early."""
-        return cls(int(cfg.patience), float(cfg.min_delta)) if cfg is not None else cls(0, 0.0)
+        """From `trainer.early_stopping`."""
+        return cls(int(cfg.patience), float(cfg.min_delta))
 
     def epochs_without_improvement(self, history: list[dict]) -> int:
         """Epochs since the validation accuracy last beat the best before it by more than min_delta."""

@@ -11,6 +11,8 @@ of the K losses gives each copy the gradients it would get alone, and elementwis
 (Adam, AdamW, SGD) then take each copy's own step. Dropout draws each copy's mask from that copy's
 generator, as its run alone draws from torch's global one, so a copy seeded like an unpacked run
 starts from the same weights and, on the CPU, drops the same units.
+
+No launcher trains with it yet: `tests/test_packed.py` holds it to runs alone.
 """
 
 from __future__ import annotations

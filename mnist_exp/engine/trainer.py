@@ -37,7 +37,11 @@ EXAMPLE_DIGITS = 64  # training digits shown beside their augmented draws in Ten
 
 
 class Trainer:
-    def __init__(self, cfg: DictConfig, state: TrainingState, data: DeviceDataset, device: torch.device):
+    def __init__(
+        self, cfg: DictConfig, state: TrainingState, data: DeviceDataset, device: torch.device, history=()
+    ):
+        """`history`: the epochs a resumed run finished before, from which early stopping may
+        already have ended it (a process killed as it was finishing)."""
         self.state, self.data, self.device, self.seed = state, data, device, cfg.seed
         self.epochs = cfg.trainer.epochs
         self.batch_size, self.test_batch_size = cfg.data.batch_size, cfg.data.test_batch_size
@@ -67,8 +71,13 @@ class Trainer:
             background=self.background,
         )
         self.test_logits: torch.Tensor | None = None  # the last test predictions made
-        self.early_stopping = EarlyStopping.from_config(cfg.trainer.get("early_stopping"))
-        self.stopped_early = False  # set by the epoch whose validation accuracy ends the run
+        self.early_stopping = EarlyStopping.from_config(cfg.trainer.early_stopping)
+        # Set by the epoch whose validation accuracy ends the run, or by the history it resumes.
+        self.stopped_early = (
+            len(data.val_labels) > 0
+            and 0 < len(history) < self.epochs
+            and self.early_stopping.should_stop(list(history))
+        )
 
     def train_epoch(self, epoch: int, stop_requested: Callable[[], bool], on_step: OnStep) -> bool:
         """Train epoch `epoch` (from 1) to its end, or until a stop is requested (then False)."""

@@ -5,8 +5,8 @@ it, but only when every `_target_` there names something in `mnist_exp.models`: 
 data and must not be able to make this program call arbitrary code through Hydra.
 
 A run directory means the model its run would report: `best.pt` where the run held a validation
-split (the epoch with the best validation accuracy), else `last.pt`. Runs made before the test
-set stopped choosing the best epoch may hold a `best.pt` chosen by test accuracy; it is used only
+split (the epoch with the best validation accuracy), else `last.pt`. A run without a validation
+split written by an older version may hold a `best.pt` chosen by test accuracy; it is used only
 when nothing else is there, and is labelled as such, since its test accuracy is optimistic.
 """
 

@@ -30,10 +30,7 @@ from mnist_exp.inference.overrides import EvalOverrides
 from mnist_exp.monitor.diagnostics import confusion_matrix
 from mnist_exp.monitor.figures import confusion_image
 from mnist_exp.monitor.provenance import utc_now
-from mnist_exp.rundir.layout import run_dir_of
-
-EVAL_DIR = "eval"  # RUN_DIR/eval/<checkpoint stem>_<dataset>/ unless out= says otherwise
-SUMMARY = "evaluation.json"
+from mnist_exp.rundir.layout import EVAL, EVALUATION, run_dir_of
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ def plan_evaluation(trained: TrainedModel, overrides: EvalOverrides) -> Plan:
     if trained_on is not None:
         refuse_other_classes(trained.path, trained_on, dataset)
     device = resolve_device(overrides.device)
-    out = overrides.out or run_dir_of(trained.path) / EVAL_DIR / f"{trained.path.stem}_{dataset}"
+    out = overrides.out or run_dir_of(trained.path) / EVAL / f"{trained.path.stem}_{dataset}"
     return Plan(
         dataset=dataset,
         root=overrides.root or data.get("root"),
@@ -211,13 +208,13 @@ def evaluation_files(evaluation: Evaluation) -> dict[str, bytes | dict]:
             torch.tensor(split.counts).numpy(), f"{split.split} images", list(evaluation.classes)
         )
         files[f"confusion_{split.split}.png"] = png(picture)
-    files[SUMMARY] = summary_document(evaluation)
+    files[EVALUATION] = summary_document(evaluation)
     return files
 
 
 def evaluation_tables(evaluation: Evaluation) -> list[RenderableType]:
-    """What was scored (a line of its own: a table's title folds to the table's width), each
-    split's headline numbers, then the accuracy within each class, split by split."""
+    """What was scored, each split's headline numbers, then the accuracy within each class, split
+    by split (headings as lines of their own: a table's title folds to the table's width)."""
     notes = [f"run status at save: {evaluation.status}"] if evaluation.status else []
     if evaluation.selected_on:
         notes.append(f"its epoch chosen on {evaluation.selected_on} accuracy")
@@ -232,11 +229,11 @@ def evaluation_tables(evaluation: Evaluation) -> list[RenderableType]:
     for split in evaluation.scores:
         headline.add_row(split.split, str(split.images), f"{split.accuracy:.2f}", f"{split.loss:.4f}")
 
-    per_class = Table(title="Accuracy % per class", title_justify="left")
+    per_class = Table()
     per_class.add_column("class")
     columns = [split.per_class(evaluation.classes) for split in evaluation.scores]
     for split in evaluation.scores:
         per_class.add_column(split.split, justify="right")
     for name in evaluation.classes:
         per_class.add_row(name, *("-" if c[name] is None else f"{c[name]:.1f}" for c in columns))
-    return [heading, headline, per_class]
+    return [heading, headline, Text("Accuracy % per class"), per_class]

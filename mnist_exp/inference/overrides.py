@@ -7,14 +7,13 @@ means nothing to a trained model, and silently dropping it would let a person be
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_exp.config.validation import DEVICE_PATTERN
 from mnist_exp.data import DATASETS
 from mnist_exp.errors import ConfigError
 
-DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # as training's trainer.device
 KEYS = {
     "data": f"one of {', '.join(DATASETS)}",
     "data.root": "a directory holding <name>/raw/, as training's data.root",

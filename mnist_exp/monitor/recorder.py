@@ -20,8 +20,9 @@ from mnist_exp.models import count_parameters, layer_summary
 from mnist_exp.monitor import console
 from mnist_exp.monitor.diagnostics import log_test_diagnostics
 from mnist_exp.monitor.provenance import Provenance
-from mnist_exp.monitor.tensorboard import TensorBoardLog, dashboard_hparams, overridden_keys
+from mnist_exp.monitor.tensorboard import TensorBoardLog, dashboard_hparams
 from mnist_exp.rundir.checkpoints import save_checkpoint
+from mnist_exp.rundir.job_names import set_keys
 from mnist_exp.rundir.layout import METRICS, PROVENANCE, best_checkpoint, last_checkpoint
 from mnist_exp.rundir.metrics import RunMetrics
 from mnist_exp.rundir.readers import read_provenance
@@ -44,9 +45,7 @@ class Recorder:
         self.log_every = cfg.trainer.log_every_n_steps
         self.check_every = 1 if device.type == "cpu" else self.log_every  # reading the loss syncs a GPU
         params = count_parameters(state.model)
-        self.hparams = dashboard_hparams(
-            cfg, job.choices, job.swept or overridden_keys(job.overrides), params
-        )
+        self.hparams = dashboard_hparams(cfg, job.choices, job.swept or set_keys(job.overrides), params)
         self.metrics = RunMetrics(
             run_dir / METRICS,
             cfg.model.name,

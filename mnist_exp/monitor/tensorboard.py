@@ -1,11 +1,11 @@
 """TensorBoard events for one run, written into the run's own directory, laid out to be read at a
 glance.
 
-- Scalars are named so that the first charts on the Time Series page are accuracy and loss
-  (`accuracy/train`, `accuracy/val`, `accuracy/test`, `loss/...`), then `lr`. Every scalar's
-  x-axis is the optimizer step, epoch-level ones at the epoch's last step. The final numbers
-  are the curves' last points; only the run's duration (`summary/duration_s`) is a number of its
-  own, and comes last.
+- Tags are named so that the Time Series page, which groups charts by a tag's first part in
+  alphabetical order, shows accuracy and loss first (`accuracy/train`, `accuracy/val`,
+  `accuracy/test`, `loss/...`), then `lr`. Every scalar's x-axis is the optimizer step,
+  epoch-level ones at the epoch's last step. The final numbers are the curves' last points; only
+  the run's duration (`summary/duration_s`) is a number of its own.
 - The Custom Scalars page puts train, validation and test on one chart: loss, accuracy, learning
   rate, and the batch loss (`LAYOUT`).
 - The Text page holds the command line and overrides, the run's provenance, and the config one
@@ -59,17 +59,6 @@ LAYOUT = {  # Custom Scalars: one chart per title, each line a tag (matched as a
 }
 HPARAM_GROUPS = ("model", "optimizer", "scheduler", "data", "data/augment", "experiment")
 CORE_KEYS = ("optimizer.lr", "optimizer.weight_decay", "data.batch_size", "trainer.epochs", "seed")
-NOT_HPARAMS = ("hydra.", "hydra/", "resume=")  # overrides that say how a run ran, not what
-
-
-def overridden_keys(overrides: list[str]) -> list[str]:
-    """The config keys (and group names) the command line set, in its order."""
-    keys = []
-    for override in overrides:
-        key = override.lstrip("+~").partition("=")[0]
-        if not override.lstrip("+~").startswith(NOT_HPARAMS) and key not in keys:
-            keys.append(key)
-    return keys
 
 
 def dashboard_hparams(cfg: DictConfig, choices: dict[str, str], compared: list[str], params: int) -> dict:

@@ -66,7 +66,7 @@ def row_label(row: Row) -> str:
     label = f"{row.model} {row.label}".strip()
     if len(row.runs) > 1:
         label += f" (n={len(row.runs)})"
-    if row.status not in FINISHED:
+    if not all(run.status in FINISHED for run in row.runs):
         label += f" [{row.status}]"
     return textwrap.fill(label, LEGEND_LINE_CHARS, subsequent_indent="    ")
 

@@ -101,8 +101,8 @@ def continue_earlier_job(config: DictConfig, job_dir: Path) -> DictConfig:
     """A sweep job's directory is fixed by the sweep, so a job started again (a requeued or
     pre-empted SLURM task, or a sweep run again under `hydra.sweep.subdir=${hydra.job.override_dirname}`)
     finds its own earlier run there, with `.hydra/` already rewritten by Hydra. The job goes on from
-    that run's checkpoint, as `resume=` would: an unfinished run trains on, a completed one gives
-    its result again, and a run of another config is refused."""
+    that run's checkpoint, as `resume=` would: an unfinished run trains on, a finished one
+    (completed, or stopped early) gives its result again, and a run of another config is refused."""
     status = trained_run_status(job_dir)
     if status is None:
         return config

@@ -42,6 +42,17 @@ def swept_keys(overrides: Sequence[str]) -> tuple[str, ...]:
     return tuple(override_key(override) for override in parsed if override.is_sweep_override())
 
 
+def set_keys(overrides: Sequence[str]) -> list[str]:
+    """The keys (and groups) the command line set, in its order, but not those that say how the
+    run ran (`hydra.*`, `hydra/...`, `resume`)."""
+    keys = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override_key(override)
+        if not key.startswith(("hydra.", "hydra/")) and key != "resume" and key not in keys:
+            keys.append(key)
+    return keys
+
+
 def shown_overrides(overrides: Sequence[str], swept: Collection[str]) -> list[tuple[str, str | None]]:
     """(key, value as written) of the job's overrides of the swept keys; with none swept (a search
     whose parameters come from config, as Optuna's do), of all but `hydra.*` and `resume=`."""

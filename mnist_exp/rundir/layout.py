@@ -3,7 +3,8 @@
 RUN_DIR/
   .hydra/config.yaml, overrides.yaml   what Hydra composed, and the command line's overrides
   checkpoints/last.pt                  the training state after the last finished epoch
-  checkpoints/best.pt                  the epoch with the best validation (else test) accuracy
+  checkpoints/best.pt                  with data.val_size only: the epoch with the best
+                                       validation accuracy
   metrics.json                         status, per-epoch history and headline numbers
   provenance.json                      code, versions, machine, command and times of each
                                        process that trained here
@@ -11,6 +12,7 @@ RUN_DIR/
   error.txt                            why a sweep's job failed (written by the sweep callback)
   train.log, events.out.tfevents.*     the console's lines, and TensorBoard's events
   .lock                                held by the one process training here
+  eval/<checkpoint>_<dataset>/         what mnist-exp-eval wrote: evaluation.json, confusion_*
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ ERROR = "error.txt"
 LOCK = ".lock"
 CHECKPOINTS = "checkpoints"
 LAST, BEST = "last.pt", "best.pt"
+EVAL = "eval"
+EVALUATION = "evaluation.json"
 
 # What Hydra's override grammar takes unquoted in a path; a sweep dir named by
 # `${hydra.job.override_dirname}` has '=' and ',' in it, which it does not.

@@ -69,11 +69,11 @@ class Interrupted(Stopped):
 
 class StoppedAsItFinished(Stopped):
     """The signal came while the last epoch was scored and saved, too late to stop the run, which
-    completed; the person still asked to stop, so a sweep must not go on to its next job."""
+    finished; the person still asked to stop, so a sweep must not go on to its next job."""
 
     def __init__(self, signum: int, run_dir: str):
         super().__init__(
             signum,
-            f"{signal.Signals(signum).name} received as the run was finishing: it completed all the "
+            f"{signal.Signals(signum).name} received as the run was finishing: it finished all the "
             f"same ({run_dir}), so there is nothing to resume; stopping here, as asked.",
         )
