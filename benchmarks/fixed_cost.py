@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import pstats
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mnist_exp.monitor.provenance import cpu_model  # the CPU's model name, as a run records it
 
 ONE_STEP = ["trainer.epochs=1", "data.train_subset=128", "trainer.device=cpu"]
 # Phase -> (file suffix, function name) whose cumulative time it is, in the order a run meets them.
@@ -69,17 +70,6 @@ def phases(profile: Path) -> dict[str, float]:
     found["start-up: interpreter, imports, Hydra's composition"] = whole - main
     found["whole process (profiled)"] = whole
     return found
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), as a figure quoted from here must name its machine."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def torch_version() -> str:
