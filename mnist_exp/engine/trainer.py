@@ -73,10 +73,15 @@ class Trainer:
         self.test_logits: torch.Tensor | None = None  # the last test predictions made
         self.early_stopping = EarlyStopping.from_config(cfg.trainer.early_stopping)
         # Set by the epoch whose validation accuracy ends the run, or by the history it resumes.
-        self.stopped_early = (
-            len(data.val_labels) > 0
+        self.stopped_early = self.ends_early(list(history))
+
+    def ends_early(self, history: list[dict]) -> bool:
+        """Whether early stopping ends the run after the last epoch of `history`, before its planned
+        last: only a run with a validation split can stop early."""
+        return (
+            len(self.data.val_labels) > 0
             and 0 < len(history) < self.epochs
-            and self.early_stopping.should_stop(list(history))
+            and self.early_stopping.should_stop(history)
         )
 
     def train_epoch(self, epoch: int, stop_requested: Callable[[], bool], on_step: OnStep) -> bool:
@@ -118,7 +123,7 @@ class Trainer:
             record["val_loss"], record["val_acc"] = evaluate(
                 self.scored, self.data.val_images, self.data.val_labels, self.test_batch_size, self.autocast
             )
-            self.stopped_early = epoch < self.epochs and self.early_stopping.should_stop([*earlier, record])
+            self.stopped_early = self.ends_early([*earlier, record])
         if not len(self.data.val_labels) or epoch == self.epochs or self.stopped_early:
             record["test_loss"], record["test_acc"] = loss_and_accuracy(
                 self.predict_test(), self.data.test_labels

@@ -42,13 +42,18 @@ def swept_keys(overrides: Sequence[str]) -> tuple[str, ...]:
     return tuple(override_key(override) for override in parsed if override.is_sweep_override())
 
 
+def says_how_it_ran(key: str) -> bool:
+    """`hydra.*`, `hydra/...` and `resume` say how a run ran, not what it trained."""
+    return key.startswith(("hydra.", "hydra/")) or key == "resume"
+
+
 def set_keys(overrides: Sequence[str]) -> list[str]:
     """The keys (and groups) the command line set, in its order, but not those that say how the
-    run ran (`hydra.*`, `hydra/...`, `resume`)."""
+    run ran."""
     keys = []
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         key = override_key(override)
-        if not key.startswith(("hydra.", "hydra/")) and key != "resume" and key not in keys:
+        if not says_how_it_ran(key) and key not in keys:
             keys.append(key)
     return keys
 
@@ -60,7 +65,7 @@ def shown_overrides(overrides: Sequence[str], swept: Collection[str]) -> list[tu
     shown = []
     for override in parsed:
         key = override_key(override)
-        if key.startswith("hydra.") or key == "resume" or (swept and key not in swept):
+        if says_how_it_ran(key) or (swept and key not in swept):
             continue
         _, equals, value = override.input_line.partition("=")
         shown.append((key, value if equals else None))
