@@ -50,7 +50,11 @@ class Job:
 
     @classmethod
     def current(cls) -> Job:
-        hydra_cfg = HydraConfig.get()
+        return cls.of(HydraConfig.get())
+
+    @classmethod
+    def of(cls, hydra_cfg: DictConfig) -> Job:
+        """From a job's `hydra` config node (as `HydraConfig.get()` gives it)."""
         choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v}
         in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
         swept = keys_this_sweep_varies() if in_sweep else ()

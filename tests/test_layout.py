@@ -29,6 +29,8 @@ MAY_IMPORT = {
     "monitor": {"errors", "models", "fs", "rundir"},
     "inference": {"config", "errors", "models", "data", "engine", "rundir", "monitor", "accel"},
     "report": {"errors", "fs", "config", "rundir"},
+    # Above the one-run entry: a packed group runs each job as `train` does, and alone through it.
+    "packing": {"errors", "models", "accel", "config", "data", "engine", "rundir", "monitor", "cli", "train"},
 }
 TOP_LEVEL_MODULES = {
     "__init__.py",

@@ -87,7 +87,6 @@ class Trainer:
     def train_epoch(self, epoch: int, stop_requested: Callable[[], bool], on_step: OnStep) -> bool:
         """Train epoch `epoch` (from 1) to its end, or until a stop is requested (then False)."""
         progress = self.state.start_epoch()
-        augmented = augments_epoch(epoch, self.epochs, self.clean_final_epochs) and not self.warp.is_identity
         started = time.perf_counter()
         finished = train_epoch(
             self.network,
@@ -98,7 +97,7 @@ class Trainer:
             take_step=self.take_step,
             after_step=functools.partial(self._after_step, on_step),
             stop_requested=stop_requested,
-            augment=self._augment if augmented else None,
+            augment=self.augment if self.augments(epoch) else None,
         )
         progress.seconds += time.perf_counter() - started
         return finished
@@ -107,7 +106,12 @@ class Trainer:
         self.state.after_step()
         on_step(self.state, loss)
 
-    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+    def augments(self, epoch: int) -> bool:
+        """Whether epoch `epoch` (from 1) trains on augmented images."""
+        return augments_epoch(epoch, self.epochs, self.clean_final_epochs) and not self.warp.is_identity
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch warped with draws from this run's own augmentation stream."""
         return self.warp(images, self.state.streams.augment, self.background)
 
     def evaluate(self, epoch: int, earlier: list[dict]) -> dict:

@@ -47,8 +47,9 @@ def show_model_summary(rows: list[tuple[str, str, int]], total: int) -> None:
     show(table)
 
 
-def epoch_progress() -> Progress:
-    """A transient per-epoch bar with the running batch loss; silent when not on a terminal."""
+def epoch_progress(shown: bool = True) -> Progress:
+    """A transient per-epoch bar with the running batch loss; silent when not on a terminal, or
+    not `shown` (a terminal shows one live display at a time)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -57,7 +58,7 @@ def epoch_progress() -> Progress:
         TimeElapsedColumn(),
         transient=True,
         console=get_console(),
-        disable=not get_console().is_terminal,
+        disable=not (shown and get_console().is_terminal),
     )
 
 

@@ -34,9 +34,10 @@ INPUT_SHAPE = (1, 28, 28)
 class Recorder:
     """`job` is what Hydra told the run of itself (`mnist_exp.train.Job`: its run dir, group
     choices, overrides and swept keys); `state` is its `mnist_exp.engine.state.TrainingState`;
-    `resumed` is the checkpoint a resumed run continues from (its history and time so far carry on)."""
+    `resumed` is the checkpoint a resumed run continues from (its history and time so far carry on).
+    `show_progress`: whether its progress bars show on a terminal (of packed runs, one shows)."""
 
-    def __init__(self, job, cfg: DictConfig, state, device: torch.device, resumed: dict | None = None):
+    def __init__(self, job, cfg: DictConfig, state, device: torch.device, resumed=None, show_progress=True):
         run_dir = job.run_dir
         self.run_dir, self.cfg, self.state, self.resumed = run_dir, cfg, state, resumed is not None
         self.overrides = job.overrides
@@ -59,7 +60,7 @@ class Recorder:
         self.provenance = Provenance(run_dir / PROVENANCE, device, earlier)
         # A resumed run drops the events a killed process wrote after its checkpoint.
         self.board = TensorBoardLog(run_dir, purge_step=state.step + 1 if resumed else None)
-        self.bars = console.epoch_progress()
+        self.bars = console.epoch_progress(show_progress)
         self.bar, self.epoch, self.status = None, None, None
 
     def __enter__(self) -> Recorder:

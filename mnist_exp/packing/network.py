@@ -12,7 +12,7 @@ of the K losses gives each copy the gradients it would get alone, and elementwis
 generator, as its run alone draws from torch's global one, so a copy seeded like an unpacked run
 starts from the same weights and, on the CPU, drops the same units.
 
-No launcher trains with it yet: `tests/test_packed.py` holds it to runs alone.
+`mnist_exp.packing.training` trains it; `tests/test_packed.py` holds it to runs alone.
 """
 
 from __future__ import annotations
@@ -112,18 +112,30 @@ def copy_state(packed: PackedConvNet, k: int) -> dict[str, torch.Tensor]:
 def copy_slices(packed: PackedConvNet, k: int, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Copy k's part of tensors shaped as the packed parameters and buffers they are named by (the
     weights themselves, their gradients, an optimizer's moments), named as its own ConvNet's."""
-    layers = dict(packed.named_children())
-    sliced = {}
-    for name, tensor in tensors.items():
-        layer = layers[name.split(".")[0]]
-        if name.endswith("num_batches_tracked"):
-            part = tensor  # one count for every copy
-        elif isinstance(layer, PackedLinear):
-            part = tensor[k]
-        else:
-            part = tensor.chunk(packed.copies)[k]
-        sliced[name] = part.detach().clone()
-    return sliced
+    return {name: copy_slice(packed, name, tensor, k) for name, tensor in tensors.items()}
+
+
+def copy_slice(packed: PackedConvNet, name: str, tensor: torch.Tensor, k: int) -> torch.Tensor:
+    """Copy k's part of `tensor`, shaped as the packed parameter or buffer `name`."""
+    layer = packed.get_submodule(name.split(".")[0])
+    if name.endswith("num_batches_tracked"):
+        part = tensor  # one count for every copy
+    elif isinstance(layer, PackedLinear):
+        part = tensor[k]
+    else:
+        part = tensor.chunk(packed.copies)[k]
+    return part.detach().clone()
+
+
+def packed_tensor(packed: PackedConvNet, name: str, parts: list[torch.Tensor]) -> torch.Tensor:
+    """The copies' `parts` of the packed parameter or buffer `name` put together: `copy_slice`'s
+    inverse, for packing runs resumed from their own checkpoints."""
+    layer = packed.get_submodule(name.split(".")[0])
+    if name.endswith("num_batches_tracked"):
+        return parts[0].clone()
+    if isinstance(layer, PackedLinear):
+        return torch.stack(parts)
+    return torch.cat(parts)
 
 
 def per_copy_cross_entropy(

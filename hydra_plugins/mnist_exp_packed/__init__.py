@@ -1,0 +1,2 @@
+"""mnist-exp's packed launcher (`hydra/launcher=packed`), where Hydra looks for launchers: the
+`hydra_plugins` namespace package."""
