@@ -48,16 +48,20 @@ class PackedLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        self._log_as_launcher()
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = [self._job_config(list(o), initial_job_idx + i) for i, o in enumerate(job_overrides)]
         groups = plan_groups([self._task_config(config) for config in configs], self.max_copies)
         log.info("Launching %d jobs in %d packed groups", len(configs), len(groups))
         returns: dict[int, JobReturn] = {}
         for group in groups:
+            self._log_as_launcher()  # the jobs before took over logging for their own files
             self._describe(group, configs)
             returns |= self._launch_group([configs[i] for i in group.jobs], group.jobs)
         return [returns[i] for i in range(len(configs))]
+
+    def _log_as_launcher(self) -> None:
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
 
     def _job_config(self, overrides: list[str], number: int) -> DictConfig:
         config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)

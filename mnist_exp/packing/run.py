@@ -47,11 +47,12 @@ class PackedJob:
 class PackInterrupted(Stopped):
     def __init__(self, signum: int, jobs: list[PackedJob], epoch: int, step: int):
         dirs = [str(job.job.run_dir) for job in jobs]
+        quoted = ",".join(f"'{path}'" for path in dirs)  # Hydra's quotes: job dirs hold '='
         super().__init__(
             signum,
             f"Interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; the state of "
             f"all {len(jobs)} packed jobs is saved. Resume them packed: python -m mnist_exp -m "
-            f"hydra/launcher=packed 'resume={','.join(dirs)}', or each alone: {resume_command(dirs[0])}",
+            f'hydra/launcher=packed "resume={quoted}", or each alone: {resume_command(dirs[0])}',
         )
 
 

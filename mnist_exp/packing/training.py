@@ -182,6 +182,9 @@ class PackedTraining:
         state = self.states[k]
         state.model.load_state_dict(copy_state(self.network, k))
         state.optimizer.load_state_dict(self._copy_optimizer_state(k))
+        # Its own scheduler steps at the epoch's end, as a run alone's does; torch would warn that
+        # this optimizer never stepped itself, for want of the flag its step() sets.
+        state.optimizer._opt_called = True
         state.schedule.load_state_dict(self.schedule.state_dict())
         if self.average is not None:
             state.average.module.load_state_dict(copy_state(self.average.module, k))

@@ -1,0 +1,129 @@
+"""`hydra/launcher=packed` end to end on real MNIST (tiny subsets): a packed group's jobs are runs
+of their own on disk, a job that cannot pack runs alone and says why, Ctrl-C saves every job and
+they resume packed again, and a copy that diverges ends alone while the others finish."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_exp.errors import Diverged
+from tests.conftest import run_cli, start_cli, wait_for_line
+from tests.test_sweeps import QUICK, job_dirs, metrics, summary_rows
+
+pytestmark = pytest.mark.sweep
+PACKED = ("-m", "hydra/launcher=packed", "model=tiny_5k")
+
+
+def test_a_packed_sweep_leaves_each_job_a_run_of_its_own(tmp_path):
+    """Seeds 1-3 with at most 2 copies a group: 1 and 2 pack, 3 runs alone and the log says why.
+    Every job has its own log (its own epoch line, once), a summary row, and a checkpoint that
+    `mnist-exp-eval` scores as the run's own final test accuracy."""
+    result = run_cli(*PACKED, "seed=1,2,3", "hydra.launcher.max_copies=2", *QUICK, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    jobs = job_dirs(sweep_dir)
+    assert [job.name for job in jobs] == ["0_seed=1", "1_seed=2", "2_seed=3"]
+    output = result.stdout + result.stderr
+    assert "#0,1 0_seed=1 1_seed=2: packed" in output
+    assert "#2 2_seed=3: alone, as the last of its seeds, over max_copies" in output
+    assert "Training 2 jobs packed as one network: seeds [1, 2]" in output
+    assert [row["status"] for row in summary_rows(sweep_dir)] == ["completed"] * 3
+    for job in jobs:
+        log = (job / "train.log").read_text()
+        assert log.count("Epoch 1/1 |") == 1, job.name
+        assert (job / ".hydra" / "overrides.yaml").read_text().count("seed=") == 1
+    assert metrics(jobs[0])["history"] != metrics(jobs[1])["history"], "each copy its own seed"
+    test = run_eval(jobs[1], tmp_path)["test"]
+    final = metrics(jobs[1])["history"][-1]
+    assert test["accuracy"] == final["test_acc"] and test["loss"] == pytest.approx(
+        final["test_loss"], abs=1e-6
+    )
+
+
+def run_eval(job: Path, cwd: Path) -> dict:
+    """`mnist-exp-eval JOB`'s scores of the job's own checkpoint."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mnist_exp.eval", str(job), "trainer.device=cpu"],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((job / "eval" / "last_mnist" / "evaluation.json").read_text())["splits"]
+
+
+def test_ctrl_c_saves_every_packed_job_and_they_resume_packed_again(tmp_path):
+    long_jobs = ["trainer.epochs=2", "data.train_subset=6000", "data.batch_size=32"]
+    process = start_cli(*PACKED, "seed=1,2", *QUICK[2:], *long_jobs, cwd=tmp_path, own_process_group=True)
+    wait_for_line(process, "Epoch 1/2 |")
+    wait_for_line(process, "Epoch 1/2 |")
+    time.sleep(1)  # into epoch 2
+    os.killpg(process.pid, signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output[-3000:]
+    assert "the state of all 2 packed jobs is saved" in output and "Traceback" not in output
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    jobs = job_dirs(sweep_dir)
+    for job in jobs:
+        state = torch.load(job / "checkpoints" / "last.pt", weights_only=False)
+        assert state["status"] == "interrupted" and state["epoch_progress"]["next_batch"] > 0
+    stopped_at = {torch.load(job / "checkpoints" / "last.pt", weights_only=False)["step"] for job in jobs}
+    assert len(stopped_at) == 1, "every copy stops at the same batch boundary"
+
+    alone = tmp_path / "alone"  # a copy of job 0, resumed by itself
+    shutil.copytree(jobs[0], alone)
+    by_itself = run_cli(f"resume={alone}", cwd=tmp_path)
+    assert by_itself.returncode == 0, by_itself.stderr[-3000:]
+    assert metrics(alone)["status"] == "completed" and len(metrics(alone)["history"]) == 2
+
+    command = re.search(
+        r"Resume them packed: python -m mnist_exp (-m hydra/launcher=packed) \"(.+?)\",", output
+    )
+    assert command, output[-3000:]
+    resumed = run_cli(*command[1].split(), command[2], cwd=tmp_path)  # as printed, the shell's quotes gone
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Training 2 jobs packed as one network: seeds [1, 2]" in resumed.stdout + resumed.stderr
+    (step,) = stopped_at
+    for job in jobs:
+        assert metrics(job)["status"] == "completed" and len(metrics(job)["history"]) == 2
+        assert f"from epoch 2, step {step}" in (job / "train.log").read_text()
+
+
+def test_a_diverging_copy_ends_alone_while_the_others_finish(tmp_path, compose_config, monkeypatch):
+    """Copy 1's weights go to NaN on the second step: its job ends `diverged` with its error, and
+    the other two finish as usual."""
+    from mnist_exp.packing import run as packed_run
+    from mnist_exp.packing.training import PackedTraining
+    from mnist_exp.rundir.signals import StopRequests
+    from mnist_exp.train import Job
+
+    step = PackedTraining.step
+
+    def poisoned_step(self, inputs, targets):
+        if self.states[0].step == 1:
+            with torch.no_grad():
+                self.network[0].weight.chunk(self.copies)[1].fill_(float("nan"))
+        return step(self, inputs, targets)
+
+    monkeypatch.setattr(PackedTraining, "step", poisoned_step)
+    jobs = []
+    for k, seed in enumerate((1, 2, 3)):
+        cfg = compose_config("model=tiny_5k", f"seed={seed}", *QUICK)
+        job = Job(tmp_path / f"{k}_seed={seed}", {}, [f"seed={seed}"], True, ("seed",))
+        job.run_dir.mkdir()  # as the launcher makes it
+        jobs.append(packed_run.PackedJob(cfg, job, contextlib.nullcontext))
+    packed_run.run_group(jobs, StopRequests())
+
+    assert isinstance(jobs[1].result, Diverged)
+    assert [metrics(job.job.run_dir)["status"] for job in jobs] == ["completed", "diverged", "completed"]
+    assert all(isinstance(jobs[k].result, float) for k in (0, 2))

@@ -1,0 +1,54 @@
+"""Which jobs of a sweep pack together, and the reason given for each job that cannot."""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from mnist_exp.packing.plan import Group, differences_beyond_seed, plan_groups
+
+
+def job(compose_config, *overrides: str) -> dict:
+    cfg = compose_config("model=tiny_5k", *overrides)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_jobs_alike_but_for_their_seed_pack_in_sweep_order_up_to_max_copies(compose_config):
+    configs = [
+        job(compose_config, f"optimizer.lr={lr}", f"seed={seed}") for lr in (0.1, 0.2) for seed in (1, 2, 3)
+    ]
+    assert plan_groups(configs, max_copies=8) == [Group((0, 1, 2)), Group((3, 4, 5))]
+    assert plan_groups(configs, max_copies=2) == [
+        Group((0, 1)),
+        Group((2,), "the last of its seeds, over max_copies"),
+        Group((3, 4)),
+        Group((5,), "the last of its seeds, over max_copies"),
+    ]
+
+
+def test_a_job_with_no_seed_sibling_or_an_option_that_cannot_pack_runs_alone_saying_why(compose_config):
+    lone = [job(compose_config, "optimizer.lr=0.1"), job(compose_config, "optimizer.lr=0.2")]
+    reason = "no other job of this sweep differs from it only in seed"
+    assert plan_groups(lone, 8) == [Group((0,), reason), Group((1,), reason)]
+    cases = {
+        "trainer.compile=true": "trainer.compile=true compiles one run's network",
+        "trainer.cuda_graphs=true": "trainer.cuda_graphs=true captures one run's step",
+        "trainer.precision=fp16": "trainer.precision=fp16: one loss scale",
+    }
+    for override, expected in cases.items():
+        groups = plan_groups([job(compose_config, override, f"seed={seed}") for seed in (1, 2)], 8)
+        assert [group.jobs for group in groups] == [(0,), (1,)], override
+        assert all(group.alone_because.startswith(expected) for group in groups), groups
+
+
+def test_an_optimizer_that_mixes_elements_does_not_pack(compose_config):
+    configs = [job(compose_config, f"seed={seed}") for seed in (1, 2)]
+    for config in configs:
+        config["optimizer"]["_target_"] = "torch.optim.LBFGS"
+    assert all("torch.optim.LBFGS may mix copies" in g.alone_because for g in plan_groups(configs, 8))
+
+
+def test_saved_configs_are_compared_key_by_key_but_seed_and_resume(compose_config):
+    first, second = job(compose_config, "seed=1", "resume=a"), job(compose_config, "seed=2", "resume=b")
+    assert differences_beyond_seed([first, second]) == []
+    second["optimizer"]["lr"] = 0.5
+    assert differences_beyond_seed([first, second]) == ["optimizer.lr"]
