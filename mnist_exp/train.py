@@ -117,10 +117,14 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
     Returns what a sweeper optimises: the final validation accuracy where a split exists, else
     the final test accuracy.
     """
+    from hydra.utils import instantiate
+
     from mnist_exp.accel.device import prepare_device
+    from mnist_exp.accel.layout import choose_layout
     from mnist_exp.accel.precision import memory_format
     from mnist_exp.cli.checks import check_config, device_for
     from mnist_exp.data.tensors import load_device_dataset
+    from mnist_exp.engine.probe import probe_step
     from mnist_exp.engine.state import TrainingState
     from mnist_exp.engine.trainer import Trainer
     from mnist_exp.monitor import console
@@ -133,6 +137,7 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
         return sweep_result(saved["history"][-1])
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
+    layout = choose_layout(cfg.trainer, device, probe_step(cfg, device, lambda: instantiate(cfg.model)))
     console.show_config(cfg)
 
     log.info("Loading %s onto %s", cfg.data.name, device)
@@ -144,6 +149,7 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
     trainer = Trainer(cfg, state, data, device, history=saved["history"] if saved else ())
 
     recorder = Recorder(job, cfg, state, device, resumed=saved)
+    recorder.provenance.note(memory_layout=layout.record())
     with recorder, stop:
         recorder.start(state, data.test_images[:1], trainer.example_digits())
         for epoch in state.remaining_epochs(cfg.trainer.epochs):

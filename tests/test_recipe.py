@@ -196,7 +196,7 @@ def test_clean_final_epochs_train_exactly_as_without_augmentation(tmp_path):
         run_dir = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
         result = run_cli(
             *overrides, "model=tiny_5k", "data.train_subset=300", "trainer.epochs=2", "trainer.device=cpu",
-            "trainer.threads=1", f"hydra.run.dir={run_dir}", cwd=tmp_path,
+            "trainer.threads=1", "trainer.channels_last=false", f"hydra.run.dir={run_dir}", cwd=tmp_path,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         records = json.loads((run_dir / "metrics.json").read_text())["history"]

@@ -136,7 +136,7 @@ class TrainerConfig:
     deterministic: bool = False
     log_every_n_steps: int = 50
     threads: int = 0
-    channels_last: bool = False
+    channels_last: Any = "auto"  # auto | true | false
     precision: str = "fp32"
     compile: bool = False
     compile_mode: str = "default"

@@ -75,6 +75,9 @@ def _trainer_problems(cfg: DictConfig):
     )
     yield _check(cfg, "trainer.precision", lambda v: v in ("fp32", "bf16", "fp16"), "one of fp32, bf16, fp16")
     yield _check(
+        cfg, "trainer.channels_last", lambda v: isinstance(v, bool) or v == "auto", "one of auto, true, false"
+    )
+    yield _check(
         cfg,
         "trainer.compile_mode",
         lambda v: v in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),

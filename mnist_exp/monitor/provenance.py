@@ -107,6 +107,10 @@ class Provenance:
     def save(self) -> None:
         write_json(self.path, {"attempts": self.attempts})
 
+    def note(self, **facts) -> None:
+        """Facts this attempt learnt as it started (the memory layout it timed), saved with it."""
+        self.attempts[-1] |= facts
+
     def ended(self, status: str) -> None:
         self.attempts[-1] |= {"ended_utc": utc_now(), "ended_as": status}
         self.save()

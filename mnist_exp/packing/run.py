@@ -117,18 +117,24 @@ def _why_not_together(jobs: list[PackedJob]) -> str | None:
 
 def _train_together(jobs: list[PackedJob], stop: StopRequests, held: ExitStack) -> None:
     from mnist_exp.accel.device import prepare_device
+    from mnist_exp.accel.layout import choose_layout
     from mnist_exp.accel.precision import memory_format
     from mnist_exp.cli.checks import device_for
     from mnist_exp.data.tensors import load_device_dataset
+    from mnist_exp.engine.probe import probe_step
     from mnist_exp.engine.trainer import Trainer
     from mnist_exp.monitor import console
     from mnist_exp.monitor.recorder import Recorder
-    from mnist_exp.packing.training import PackedTraining
+    from mnist_exp.packing.training import PackedTraining, scratch_network
 
     cfg = jobs[0].run_cfg
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
     cfgs = [job.run_cfg for job in jobs]
+    scratch = probe_step(cfg, device, lambda: scratch_network(cfg, len(jobs), device), copies=len(jobs))
+    layout = choose_layout(cfg.trainer, device, scratch)  # timed packed, as it will train
+    for other in cfgs[1:]:
+        layout.apply(other.trainer)
     log.info("Training %d jobs packed as one network: seeds %s", len(jobs), [c.seed for c in cfgs])
     data = load_device_dataset(cfg.data, device, memory_format(cfg.trainer))
     pack = PackedTraining.build(cfgs, [job.saved for job in jobs], device, len(data.train_labels))
@@ -139,6 +145,7 @@ def _train_together(jobs: list[PackedJob], stop: StopRequests, held: ExitStack) 
             history = job.saved["history"] if job.saved else ()
             trainers.append(Trainer(job.run_cfg, pack.states[k], data, device, history=history))
             recorder = Recorder(job.job, job.run_cfg, pack.states[k], device, job.saved, show_progress=k == 0)
+            recorder.provenance.note(memory_layout=layout.record(), packed_with=len(jobs))
             recorders.append(held.enter_context(recorder))
             recorder.start(pack.states[k], data.test_images[:1], trainers[k].example_digits())
     held.enter_context(stop)

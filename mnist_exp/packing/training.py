@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable, Sequence
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from mnist_exp.accel.precision import autocast, memory_format
@@ -49,6 +50,12 @@ def set_global_generator(device: torch.device, generator: torch.Generator) -> No
         torch.cuda.set_rng_state(generator.get_state(), device)
     else:
         torch.set_rng_state(generator.get_state())
+
+
+def scratch_network(cfg: DictConfig, copies: int, device: torch.device) -> PackedConvNet:
+    """`copies` fresh ConvNets of the config packed, for timing (their weights are thrown away)."""
+    models = [instantiate(cfg.model) for _ in range(copies)]
+    return PackedConvNet(models, [torch.Generator(device=device) for _ in range(copies)])
 
 
 class PackedTraining:

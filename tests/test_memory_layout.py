@@ -1,0 +1,74 @@
+"""`trainer.channels_last=auto`: both layouts timed on a scratch step, the faster kept and recorded,
+and the run's own random state untouched by the timing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from mnist_exp.accel.layout import ROUNDS, TIMED_STEPS, WARM_STEPS, choose_layout
+from mnist_exp.engine.probe import probe_step
+
+CPU = torch.device("cpu")
+
+
+def trainer(**keys):
+    return OmegaConf.create({"channels_last": "auto", "deterministic": False, **keys})
+
+
+def fake_step(slow: torch.memory_format, calls: list):
+    """A scratch step that draws from torch's global generator (as dropout does) and is slow in one layout."""
+
+    def make():
+        network = torch.nn.Conv2d(1, 2, 3)
+
+        def step(layout):
+            calls.append(layout)
+            torch.rand(3)
+            time.sleep(0.004 if layout == slow else 0.0005)
+
+        return network, step
+
+    return make
+
+
+@pytest.mark.parametrize("slow, expected", [(torch.contiguous_format, True), (torch.channels_last, False)])
+def test_auto_keeps_the_faster_layout_and_leaves_the_random_state_as_it_was(slow, expected):
+    cfg, calls = trainer(), []
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    choice = choose_layout(cfg, CPU, fake_step(slow, calls))
+    assert torch.equal(torch.get_rng_state(), before), "the run's weights and dropout masks do not move"
+    assert cfg.channels_last is expected and choice.channels_last is expected
+    assert len(calls) == 2 * ROUNDS * (WARM_STEPS + TIMED_STEPS)
+    assert calls[: WARM_STEPS + TIMED_STEPS] == [torch.contiguous_format] * (WARM_STEPS + TIMED_STEPS)
+    timings = choice.record()["ms_per_step"]
+    assert set(timings) == {"nchw", "channels_last"} and timings["nchw"] != timings["channels_last"]
+
+
+@pytest.mark.parametrize("setting", [True, False])
+def test_a_layout_set_in_the_config_is_kept_without_timing(setting):
+    calls = []
+    choice = choose_layout(trainer(channels_last=setting), CPU, fake_step(torch.channels_last, calls))
+    assert choice.channels_last is setting and not calls and choice.ms_per_step is None
+
+
+def test_deterministic_runs_take_nchw_without_timing():
+    cfg, calls = trainer(deterministic=True), []
+    assert choose_layout(cfg, CPU, fake_step(torch.contiguous_format, calls)).channels_last is False
+    assert cfg.channels_last is False and not calls
+
+
+def test_the_probe_takes_real_training_steps_of_the_runs_network_in_either_layout(compose_config):
+    from hydra.utils import instantiate
+
+    cfg = compose_config("model=tiny_5k", "data.batch_size=16")
+    network, step = probe_step(cfg, CPU, lambda: instantiate(cfg.model))()
+    before = [p.detach().clone() for p in network.parameters()]
+    for layout in (torch.contiguous_format, torch.channels_last):
+        network.to(memory_format=layout)
+        step(layout)
+    assert all(not torch.equal(a, b.detach()) for a, b in zip(before, network.parameters(), strict=True))
