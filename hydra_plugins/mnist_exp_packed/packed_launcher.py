@@ -93,6 +93,10 @@ class PackedLauncher(Launcher):
         except Stopped as stopped:
             print(f"Error: {stopped}", file=sys.stderr)
             sys.exit(stopped.exit_code)
+        except Exception as error:  # as `run_job` does: the jobs fail, the sweep goes on
+            log.error("The packed group failed: %s: %s", type(error).__name__, error, exc_info=True)
+            for job in jobs:
+                job.result = error if job.result is None else job.result
         if stop.requested():
             stopped = StoppedAsItFinished(stop.signum, str(self.config.hydra.sweep.dir))
             print(f"Error: {stopped}", file=sys.stderr)

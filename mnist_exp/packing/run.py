@@ -26,6 +26,7 @@ from mnist_exp.rundir.layout import resume_command
 from mnist_exp.rundir.lock import sole_trainer
 from mnist_exp.rundir.metrics import FINISHED
 from mnist_exp.rundir.signals import StopRequests
+from mnist_exp.rundir.writes import write_failures_explained
 from mnist_exp.train import Job, run, sweep_result
 
 log = logging.getLogger("mnist_exp")
@@ -78,6 +79,7 @@ def _prepare(job: PackedJob, held: ExitStack) -> bool:
     from mnist_exp.rundir.resume import resume_state
 
     with job.logs(), _ends_job_on_error(job):
+        held.enter_context(write_failures_explained(job.job.run_dir))  # a full disk: one line
         held.enter_context(sole_trainer(job.job.run_dir))
         if not job.cfg.resume:
             job.cfg = continue_earlier_job(job.cfg, job.job.run_dir)
@@ -196,7 +198,7 @@ class PackedRun:
             state = self.pack.write_back(k)
             with self.jobs[k].logs():
                 self.recorders[k].interrupted(state)
-        raise PackInterrupted(self.stop.signum, self.jobs, epoch, self.pack.states[0].step)
+        raise PackInterrupted(self.stop.signum, self.jobs, epoch, self.pack.states[self.training[0]].step)
 
     def _finish_early_stopped(self) -> None:
         for k in [k for k in self.training if self.trainers[k].stopped_early]:

@@ -1,0 +1,109 @@
+"""One seed sweep, three ways: the wall time of a 4-seed V3 sweep under Hydra's basic launcher (one
+job after another in one process), `parallel` (2 worker processes x 1 thread) and `packed` (the
+seeds trained as one packed network), each a fresh `python -m mnist_exp -m ...` as a user types it.
+
+Modes run interleaved (basic, parallel, packed, then again) so that a machine that slows down
+or speeds up weighs on all of them alike; the median wall time per mode, the ratios, each job's
+final test accuracy and the memory layout each mode chose are printed and written as JSON.
+
+    python benchmarks/packed_sweep.py                                  # 4 seeds, V3, 3 epochs, 1 round
+    python benchmarks/packed_sweep.py --rounds 2 --json outputs/packed_sweep.json
+    python benchmarks/packed_sweep.py --modes basic packed -- trainer.precision=bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from mnist_exp.monitor.provenance import cpu_model
+
+MODES = {
+    "basic": [],
+    "parallel": ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "trainer.threads=1"],
+    "packed": ["hydra/launcher=packed"],
+}
+
+
+def sweep(mode: str, seeds: int, epochs: int, extra: list[str]) -> dict:
+    """One fresh sweep in a throwaway directory: its wall time, jobs' accuracies and layouts."""
+    with tempfile.TemporaryDirectory() as cwd:
+        command = [
+            sys.executable, "-m", "mnist_exp", "-m", *MODES[mode], "experiment=seed_v3",
+            f"trainer.epochs={epochs}", "trainer.device=cpu", "hydra.sweep.dir=sweep",
+            f"seed={','.join(str(seed) for seed in range(1, seeds + 1))}", *extra,
+        ]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{mode} sweep failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        sweep_dir = Path(cwd) / "sweep"
+        with open(sweep_dir / "summary.csv") as handle:
+            accuracies = [float(row["final_test_acc"]) for row in csv.DictReader(handle)]
+        return {"wall_s": round(wall, 1), "final_test_acc": accuracies, "layouts": layouts(sweep_dir)}
+
+
+def layouts(sweep_dir: Path) -> list:
+    """The memory layout each job trained in, as its provenance.json records it."""
+    found = []
+    for provenance in sorted(sweep_dir.glob("*/provenance.json")):
+        attempt = json.loads(provenance.read_text())["attempts"][-1]
+        found.append(attempt.get("memory_layout"))
+    return found
+
+
+def main() -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("overrides", nargs="*", help="more overrides for every sweep (after --)")
+    args = parser.parse_args()
+
+    runs: dict[str, list[dict]] = {mode: [] for mode in args.modes}
+    for round_number in range(1, args.rounds + 1):
+        for mode in args.modes:
+            result = sweep(mode, args.seeds, args.epochs, args.overrides)
+            runs[mode].append(result)
+            accuracy = result["final_test_acc"]
+            print(f"round {round_number} {mode:8s} {result['wall_s']:7.1f} s  final test % {accuracy}")
+    medians = {mode: statistics.median(r["wall_s"] for r in results) for mode, results in runs.items()}
+    report = {
+        "cpu": cpu_model(),
+        "cores": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "sweep": f"experiment=seed_v3, {args.seeds} seeds, {args.epochs} epochs, {' '.join(args.overrides)}",
+        "runs": runs,
+        "median_wall_s": medians,
+    }
+    if "packed" in medians and len(medians) > 1:
+        best_other = min((wall, mode) for mode, wall in medians.items() if mode != "packed")
+        report["packed_speed_up_over"] = {best_other[1]: round(best_other[0] / medians["packed"], 2)}
+        report["packed_speed_up_over_each"] = {
+            mode: round(wall / medians["packed"], 2) for mode, wall in medians.items() if mode != "packed"
+        }
+    print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
