@@ -101,13 +101,18 @@ def main(cfg: DictConfig) -> float:
     except UserError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"Error: {error}", file=sys.stderr)
-        logging.getLogger("mnist_exp.logfile").error("%s", error)
+        say_error(str(error))
         if isinstance(error, Stopped):
             stop.hand_over()  # a submitit job's SIGUSR2 goes on to its requeue
         if not job.in_sweep or isinstance(error, Stopped):
             sys.exit(error.exit_code)
         raise  # in a sweep: this job fails, the others go on
+
+
+def say_error(message: str) -> None:
+    """A refused or failed run's one line: on the console, and in its log file."""
+    print(f"Error: {message}", file=sys.stderr)
+    logging.getLogger("mnist_exp.logfile").error("%s", message)
 
 
 def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
@@ -117,24 +122,31 @@ def run(cfg: DictConfig, job: Job, stop: StopRequests) -> float:
     Returns what a sweeper optimises: the final validation accuracy where a split exists, else
     the final test accuracy.
     """
-    from hydra.utils import instantiate
-
-    from mnist_exp.accel.device import prepare_device
-    from mnist_exp.accel.layout import choose_layout
-    from mnist_exp.accel.precision import memory_format
-    from mnist_exp.cli.checks import check_config, device_for
-    from mnist_exp.data.tensors import load_device_dataset
-    from mnist_exp.engine.probe import probe_step
-    from mnist_exp.engine.state import TrainingState
-    from mnist_exp.engine.trainer import Trainer
-    from mnist_exp.monitor import console
-    from mnist_exp.monitor.recorder import Recorder
+    from mnist_exp.cli.checks import check_config
     from mnist_exp.rundir.resume import resume_state
 
     check_config(cfg)  # a single run's was checked before Hydra made its directory: found done here
     cfg, saved = resume_state(cfg, job.run_dir, job.overrides)
     if saved and saved["status"] in FINISHED:
         return sweep_result(saved["history"][-1])
+    return train_from(cfg, saved, job, stop)
+
+
+def train_from(cfg: DictConfig, saved: dict | None, job: Job, stop: StopRequests) -> float:
+    """The run once its config is checked and the checkpoint it resumes from (if any) is read."""
+    from hydra.utils import instantiate
+
+    from mnist_exp.accel.device import prepare_device
+    from mnist_exp.accel.layout import choose_layout
+    from mnist_exp.accel.precision import memory_format
+    from mnist_exp.cli.checks import device_for
+    from mnist_exp.data.tensors import load_device_dataset
+    from mnist_exp.engine.probe import probe_step
+    from mnist_exp.engine.state import TrainingState
+    from mnist_exp.engine.trainer import Trainer
+    from mnist_exp.monitor import console
+    from mnist_exp.monitor.recorder import Recorder
+
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
     layout = choose_layout(cfg.trainer, device, probe_step(cfg, device, lambda: instantiate(cfg.model)))

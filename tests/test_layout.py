@@ -30,7 +30,19 @@ MAY_IMPORT = {
     "inference": {"config", "errors", "models", "data", "engine", "rundir", "monitor", "accel"},
     "report": {"errors", "fs", "config", "rundir"},
     # Above the one-run entry: a packed group runs each job as `train` does, and alone through it.
-    "packing": {"errors", "models", "accel", "config", "data", "engine", "rundir", "monitor", "cli", "train"},
+    "packing": {
+        "errors",
+        "models",
+        "accel",
+        "config",
+        "data",
+        "engine",
+        "rundir",
+        "monitor",
+        "report",
+        "cli",
+        "train",
+    },
 }
 TOP_LEVEL_MODULES = {
     "__init__.py",

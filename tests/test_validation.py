@@ -32,6 +32,8 @@ BAD_VALUES = {
     "model.activation=tanh": "model.activation='tanh' is not allowed: one of relu, silu, gelu",
     "trainer.precision=fp8": "trainer.precision='fp8' is not allowed: one of fp32, bf16, fp16",
     "trainer.compile_mode=fast": "trainer.compile_mode='fast' is not allowed",
+    "trainer.channels_last=maybe": "trainer.channels_last='maybe' is not allowed: one of auto, true, false",
+    "trainer.channels_last=1": "trainer.channels_last=1 is not allowed: one of auto, true, false",
     "trainer.label_smoothing=1.0": "trainer.label_smoothing=1.0 is not allowed: must be in [0, 1)",
     "trainer.ema_decay=1.0": "trainer.ema_decay=1.0 is not allowed: must be in [0, 1)",
     "trainer.eval_shift=5": "trainer.eval_shift=5 is not allowed: must be in [0, 4] pixels",

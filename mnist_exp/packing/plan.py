@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from mnist_exp.report.drift import flatten
+
 # The optimizers whose step on a packed parameter is each copy's own step: elementwise updates.
 ELEMENTWISE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD")
 PACKABLE_MODELS = ("mnist_exp.models.ConvNet",)
@@ -68,19 +70,9 @@ def _without_per_copy_keys(config: dict) -> str:
 def differences_beyond_seed(configs: Sequence[dict]) -> list[str]:
     """The dotted keys (other than seed and resume) in which `configs` differ: for resumed runs,
     whose saved configs are only known once their checkpoints are read."""
-    first = _flatten(configs[0])
+    first = flatten(configs[0])
     keys = set()
     for config in configs[1:]:
-        other = _flatten(config)
+        other = flatten(config)
         keys |= {key for key in first.keys() | other.keys() if first.get(key) != other.get(key)}
     return sorted(key for key in keys if key.split(".")[0] not in PER_COPY_KEYS)
-
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

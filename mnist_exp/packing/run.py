@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from mnist_exp.rundir.lock import sole_trainer
 from mnist_exp.rundir.metrics import FINISHED
 from mnist_exp.rundir.signals import StopRequests
 from mnist_exp.rundir.writes import write_failures_explained
-from mnist_exp.train import Job, run, sweep_result
+from mnist_exp.train import Job, say_error, sweep_result, train_from
 
 log = logging.getLogger("mnist_exp")
 
@@ -69,7 +68,7 @@ def run_group(jobs: list[PackedJob], stop: StopRequests) -> None:
                 log.info("These %d jobs train one after another: %s", len(pending), reason)
             for job in pending:
                 with job.logs(), _ends_job_on_error(job):
-                    job.result = run(job.cfg, job.job, stop)
+                    job.result = train_from(job.run_cfg, job.saved, job.job, stop)
 
 
 def _prepare(job: PackedJob, held: ExitStack) -> bool:
@@ -101,8 +100,7 @@ def _ends_job_on_error(job: PackedJob) -> Iterator[None]:
     except Stopped:
         raise
     except UserError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        logging.getLogger("mnist_exp.logfile").error("%s", error)
+        say_error(str(error))
         job.result = error
 
 
@@ -218,6 +216,5 @@ class PackedRun:
         self.jobs[k].result = result
         if status is not None:
             with self.jobs[k].logs():
-                print(f"Error: {self.jobs[k].job.run_dir.name}: {result}", file=sys.stderr)
-                logging.getLogger("mnist_exp.logfile").error("%s", result)
+                say_error(f"{self.jobs[k].job.run_dir.name}: {result}")
                 self.recorders[k].ended(status)
