@@ -1,10 +1,12 @@
-"""One seed sweep, three ways: the wall time of a 4-seed V3 sweep under Hydra's basic launcher (one
-job after another in one process), `parallel` (2 worker processes x 1 thread) and `packed` (the
-seeds trained as one packed network), each a fresh `python -m mnist_exp -m ...` as a user types it.
+"""One seed sweep, four ways: the wall time of a 4-seed V3 sweep under Hydra's basic launcher (one
+job after another in one process), `parallel` (2 worker processes x 1 thread), `packed` (the
+seeds trained as one packed network) and `packed-2x1` (two packed sweeps side by side, each with
+half the seeds and 1 thread), each a fresh `python -m mnist_exp -m ...` as a user types it.
 
-Modes run interleaved (basic, parallel, packed, then again) so that a machine that slows down
-or speeds up weighs on all of them alike; the median wall time per mode, the ratios, each job's
-final test accuracy and the memory layout each mode chose are printed and written as JSON.
+Modes run interleaved (basic, parallel, packed, packed-2x1, then again) so that a machine that
+slows down or speeds up weighs on all of them alike; the median wall time per mode, the ratios,
+each job's final test accuracy and the memory layout each mode chose are printed and written as
+JSON.
 
     python benchmarks/packed_sweep.py                                  # 4 seeds, V3, 3 epochs, 1 round
     python benchmarks/packed_sweep.py --rounds 2 --json outputs/packed_sweep.json
@@ -14,6 +16,7 @@ final test accuracy and the memory layout each mode chose are printed and writte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import platform
@@ -33,26 +36,52 @@ MODES = {
     "basic": [],
     "parallel": ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "trainer.threads=1"],
     "packed": ["hydra/launcher=packed"],
+    "packed-2x1": ["hydra/launcher=packed", "trainer.threads=1"],
 }
+SIDE_BY_SIDE = {"packed-2x1": 2}  # sweeps started at once, each with its share of the seeds
+PACKED = {mode for mode in MODES if mode.startswith("packed")}
 
 
 def sweep(mode: str, seeds: int, epochs: int, extra: list[str]) -> dict:
-    """One fresh sweep in a throwaway directory: its wall time, jobs' accuracies and layouts."""
+    """One fresh sweep (or several side by side) in a throwaway directory: the wall time until
+    all are done, jobs' accuracies and layouts."""
+    shares = SIDE_BY_SIDE.get(mode, 1)
+    seed_lists = [range(1 + share, seeds + 1, shares) for share in range(shares)]
     with tempfile.TemporaryDirectory() as cwd:
-        command = [
-            sys.executable, "-m", "mnist_exp", "-m", *MODES[mode], "experiment=seed_v3",
-            f"trainer.epochs={epochs}", "trainer.device=cpu", "hydra.sweep.dir=sweep",
-            f"seed={','.join(str(seed) for seed in range(1, seeds + 1))}", *extra,
-        ]  # fmt: skip
+        commands = [
+            command(mode, share_seeds, epochs, f"sweep{share}", extra)
+            for share, share_seeds in enumerate(seed_lists)
+        ]
+        logs = [Path(cwd) / f"stderr{share}.txt" for share in range(shares)]  # files: a full pipe would stall
         started = time.perf_counter()
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+        with contextlib.ExitStack() as files:
+            running = [
+                subprocess.Popen(
+                    argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=files.enter_context(log.open("w"))
+                )
+                for argv, log in zip(commands, logs, strict=True)
+            ]
+            for process in running:
+                process.wait()
         wall = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"{mode} sweep failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        sweep_dir = Path(cwd) / "sweep"
-        with open(sweep_dir / "summary.csv") as handle:
-            accuracies = [float(row["final_test_acc"]) for row in csv.DictReader(handle)]
-        return {"wall_s": round(wall, 1), "final_test_acc": accuracies, "layouts": layouts(sweep_dir)}
+        for process, log in zip(running, logs, strict=True):
+            if process.returncode != 0:
+                raise SystemExit(f"{mode} sweep failed ({process.returncode}):\n{log.read_text()[-3000:]}")
+        accuracies, chosen = [], []
+        for share in range(shares):
+            sweep_dir = Path(cwd) / f"sweep{share}"
+            with open(sweep_dir / "summary.csv") as handle:
+                accuracies += [float(row["final_test_acc"]) for row in csv.DictReader(handle)]
+            chosen += layouts(sweep_dir)
+        return {"wall_s": round(wall, 1), "final_test_acc": accuracies, "layouts": chosen}
+
+
+def command(mode: str, seeds: range, epochs: int, sweep_dir: str, extra: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "mnist_exp", "-m", *MODES[mode], "experiment=seed_v3",
+        f"trainer.epochs={epochs}", "trainer.device=cpu", f"hydra.sweep.dir={sweep_dir}",
+        f"seed={','.join(str(seed) for seed in seeds)}", *extra,
+    ]  # fmt: skip
 
 
 def layouts(sweep_dir: Path) -> list:
@@ -81,7 +110,7 @@ def main() -> None:
             result = sweep(mode, args.seeds, args.epochs, args.overrides)
             runs[mode].append(result)
             accuracy = result["final_test_acc"]
-            print(f"round {round_number} {mode:8s} {result['wall_s']:7.1f} s  final test % {accuracy}")
+            print(f"round {round_number} {mode:10s} {result['wall_s']:7.1f} s  final test % {accuracy}")
     medians = {mode: statistics.median(r["wall_s"] for r in results) for mode, results in runs.items()}
     report = {
         "cpu": cpu_model(),
@@ -93,12 +122,16 @@ def main() -> None:
         "runs": runs,
         "median_wall_s": medians,
     }
-    if "packed" in medians and len(medians) > 1:
-        best_other = min((wall, mode) for mode, wall in medians.items() if mode != "packed")
-        report["packed_speed_up_over"] = {best_other[1]: round(best_other[0] / medians["packed"], 2)}
-        report["packed_speed_up_over_each"] = {
-            mode: round(wall / medians["packed"], 2) for mode, wall in medians.items() if mode != "packed"
-        }
+    others = {mode: wall for mode, wall in medians.items() if mode not in PACKED}
+    for packed in PACKED & medians.keys():
+        if others:
+            best = min(others, key=others.get)
+            report.setdefault("speed_up_over_the_best_unpacked", {})[packed] = {
+                best: round(others[best] / medians[packed], 2)
+            }
+            report.setdefault("speed_up_over_each", {})[packed] = {
+                mode: round(wall / medians[packed], 2) for mode, wall in others.items()
+            }
     print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -149,11 +149,14 @@ def train_from(cfg: DictConfig, saved: dict | None, job: Job, stop: StopRequests
 
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
-    layout = choose_layout(cfg.trainer, device, probe_step(cfg, device, lambda: instantiate(cfg.model)))
-    console.show_config(cfg)
-
     log.info("Loading %s onto %s", cfg.data.name, device)
-    data = load_device_dataset(cfg.data, device, memory_format(cfg.trainer))
+    data = load_device_dataset(cfg.data, device)
+    steps = data.training_steps(cfg.trainer.epochs, cfg.data.batch_size)
+    layout = choose_layout(
+        cfg.trainer, device, probe_step(cfg, device, lambda: instantiate(cfg.model)), steps
+    )
+    data = data.in_layout(memory_format(cfg.trainer))
+    console.show_config(cfg)
     log.info("Instantiating model <%s>", cfg.model._target_)
     state = TrainingState.fresh(cfg, device, len(data.train_labels))
     if saved:

@@ -90,6 +90,9 @@ def test_a_run_stops_once_validation_accuracy_stops_improving(stopped_run):
     assert (run_dir / "confusion.json").is_file(), "the final diagnostics ran, as for a completed run"
     provenance = json.loads((run_dir / "provenance.json").read_text())
     assert provenance["attempts"][-1]["ended_as"] == "stopped_early"
+    layout = provenance["attempts"][-1]["memory_layout"]
+    assert (layout["channels_last"], layout["ms_per_step"]) == (False, None), "too short to time"
+    assert layout["by"].endswith("training steps: NCHW, not timed")
 
 
 def test_an_early_stopped_runs_checkpoints_agree_with_its_metrics(stopped_run):

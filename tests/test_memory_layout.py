@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from mnist_exp.accel.layout import ROUNDS, TIMED_STEPS, WARM_STEPS, choose_layout
+from mnist_exp.accel.layout import ROUNDS, TIMED_STEPS, WARM_STEPS, WORTH_TIMING, choose_layout
 from mnist_exp.engine.probe import probe_step
 
 CPU = torch.device("cpu")
@@ -40,7 +40,7 @@ def test_auto_keeps_the_faster_layout_and_leaves_the_random_state_as_it_was(slow
     cfg, calls = trainer(), []
     torch.manual_seed(0)
     before = torch.get_rng_state()
-    choice = choose_layout(cfg, CPU, fake_step(slow, calls))
+    choice = choose_layout(cfg, CPU, fake_step(slow, calls), steps=WORTH_TIMING)
     assert torch.equal(torch.get_rng_state(), before), "the run's weights and dropout masks do not move"
     assert cfg.channels_last is expected and choice.channels_last is expected
     assert len(calls) == 2 * ROUNDS * (WARM_STEPS + TIMED_STEPS)
@@ -52,14 +52,26 @@ def test_auto_keeps_the_faster_layout_and_leaves_the_random_state_as_it_was(slow
 @pytest.mark.parametrize("setting", [True, False])
 def test_a_layout_set_in_the_config_is_kept_without_timing(setting):
     calls = []
-    choice = choose_layout(trainer(channels_last=setting), CPU, fake_step(torch.channels_last, calls))
+    choice = choose_layout(
+        trainer(channels_last=setting), CPU, fake_step(torch.channels_last, calls), WORTH_TIMING
+    )
     assert choice.channels_last is setting and not calls and choice.ms_per_step is None
 
 
 def test_deterministic_runs_take_nchw_without_timing():
     cfg, calls = trainer(deterministic=True), []
-    assert choose_layout(cfg, CPU, fake_step(torch.contiguous_format, calls)).channels_last is False
+    assert (
+        choose_layout(cfg, CPU, fake_step(torch.contiguous_format, calls), WORTH_TIMING).channels_last
+        is False
+    )
     assert cfg.channels_last is False and not calls
+
+
+def test_a_run_too_short_to_repay_the_timing_takes_nchw_untimed():
+    cfg, calls = trainer(), []
+    choice = choose_layout(cfg, CPU, fake_step(torch.contiguous_format, calls), steps=WORTH_TIMING - 1)
+    assert cfg.channels_last is False and not calls and choice.ms_per_step is None
+    assert choice.record()["by"] == f"a run of {WORTH_TIMING - 1} training steps: NCHW, not timed"
 
 
 def test_the_probe_takes_real_training_steps_of_the_runs_network_in_either_layout(compose_config):
@@ -72,3 +84,15 @@ def test_the_probe_takes_real_training_steps_of_the_runs_network_in_either_layou
         network.to(memory_format=layout)
         step(layout)
     assert all(not torch.equal(a, b.detach()) for a, b in zip(before, network.parameters(), strict=True))
+
+
+def test_a_dataset_moves_its_images_into_a_layout_and_counts_its_training_steps():
+    from mnist_exp.data.tensors import DeviceDataset
+
+    images, labels = torch.randn(300, 1, 6, 6), torch.arange(300) % 10
+    data = DeviceDataset(images, labels, images[:0], labels[:0], images[:20], labels[:20])
+    moved = data.in_layout(torch.channels_last)
+    assert moved.train_images.stride() == (36, 1, 6, 1), "channels_last: the channel is the innermost"
+    assert torch.equal(moved.train_images, images) and torch.equal(moved.test_images, images[:20])
+    assert moved.train_labels is labels
+    assert data.training_steps(epochs=3, batch_size=128) == 3 * 3, "a short last batch is a step"

@@ -5,11 +5,13 @@ they resume packed again, and a copy that diverges ends alone while the others f
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +52,50 @@ def test_a_packed_sweep_leaves_each_job_a_run_of_its_own(tmp_path):
     assert test["accuracy"] == final["test_acc"] and test["loss"] == pytest.approx(
         final["test_loss"], abs=1e-6
     )
+    assert_the_readers_take_packed_jobs_as_runs_alone(sweep_dir, jobs, tmp_path)
+
+
+def assert_the_readers_take_packed_jobs_as_runs_alone(
+    sweep_dir: Path, jobs: list[Path], tmp_path: Path
+) -> None:
+    """`mnist-exp-predict` loads a packed job as one network, the report counts the three seeds
+    as one config, and each job's events hold its own HParams session for TensorBoard's table."""
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from mnist_exp.data import ensure_named, load_split
+    from mnist_exp.inference.checkpoint import load_trained_model
+    from mnist_exp.report.cli import main as report
+
+    images, _labels = load_split(ensure_named("mnist", None), train=False)
+    digits = [tmp_path / f"digit_{i}.png" for i in range(3)]
+    for image, path in zip(images[:3], digits, strict=True):
+        Image.fromarray(image.numpy()).save(path)
+    predicted = subprocess.run(
+        [sys.executable, "-m", "mnist_exp.predict", str(jobs[0]), *map(str, digits), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert len(json.loads(predicted.stdout)) == 3
+    network = load_trained_model(jobs[0]).model
+    assert sum(p.numel() for p in network.parameters()) == metrics(jobs[0])["params"], (
+        "one copy, not the pack"
+    )
+
+    report([str(sweep_dir), "--out", str(tmp_path / "report")])
+    with open(tmp_path / "report" / "report.csv", newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    finals = [metrics(job)["final_test_acc"] for job in jobs]
+    assert (row["n"], row["seeds"]) == ("3", "1 2 3")
+    assert float(row["final_test_acc_mean"]) == pytest.approx(statistics.fmean(finals))
+
+    for seed, job in enumerate(jobs, start=1):
+        sessions = EventAccumulator(str(job)).Reload().PluginTagToContent("hparams")
+        assert set(sessions) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}, job.name
+        start = plugin_data_pb2.HParamsPluginData.FromString(sessions["_hparams_/session_start_info"])
+        hparams = start.session_start_info.hparams
+        assert (hparams["seed"].number_value, hparams["status"].string_value) == (seed, "completed")
 
 
 def run_eval(job: Path, cwd: Path) -> dict:

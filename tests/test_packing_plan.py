@@ -57,7 +57,11 @@ def test_saved_configs_are_compared_key_by_key_but_seed_and_resume(compose_confi
 def test_max_copies_below_one_is_refused_with_its_key_and_a_non_zero_exit(tmp_path):
     from tests.conftest import run_cli
 
-    result = run_cli("-m", "hydra/launcher=packed", "seed=1,2", "hydra.launcher.max_copies=0", cwd=tmp_path)
-    assert result.returncode != 0
-    assert "hydra.launcher.max_copies=0: pack at least 1 copy" in result.stderr
-    assert not list(tmp_path.glob("multirun/*/*_seed=*")), "no job started"
+    for value, shown in (("0", "0"), ("two", "'two'")):
+        result = run_cli(
+            "-m", "hydra/launcher=packed", "seed=1,2", f"hydra.launcher.max_copies={value}", cwd=tmp_path
+        )
+        assert result.returncode == 2, result.stderr[-3000:]
+        assert f"Error: hydra.launcher.max_copies={shown}: pack at least 1 copy" in result.stderr
+        assert "Error in call to target" not in result.stderr, "one message, not Hydra's wrapping"
+        assert not (tmp_path / "multirun").exists(), "refused before the sweep's directory is made"

@@ -26,7 +26,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from mnist_exp.errors import ResumeError, Stopped
-from mnist_exp.packing.plan import Group, plan_groups
+from mnist_exp.packing.plan import Group, max_copies_problem, plan_groups
 from mnist_exp.packing.run import PackedJob, run_group
 from mnist_exp.rundir.layout import run_dir_of
 from mnist_exp.rundir.signals import StoppedAsItFinished, StopRequests
@@ -36,8 +36,9 @@ log = logging.getLogger("mnist_exp")
 
 class PackedLauncher(Launcher):
     def __init__(self, max_copies: int = 8) -> None:
-        if max_copies < 1:
-            raise ValueError(f"hydra.launcher.max_copies={max_copies}: pack at least 1 copy")
+        problem = max_copies_problem(max_copies)  # the preflight refused it first, on the command line
+        if problem:
+            raise ValueError(problem)
         self.max_copies = max_copies
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None

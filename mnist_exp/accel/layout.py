@@ -7,6 +7,10 @@ data in both layouts, interleaved, with torch's random state kept as it was (the
 and dropout masks do not depend on the timing). The choice and its timings are logged and kept in
 provenance.json; the run's config carries the choice from then on, so a resumed run keeps it.
 
+A run too short to repay the timing (fewer than `WORTH_TIMING` training steps, ten times the
+steps the timing takes) keeps NCHW untimed: a one-step check of a config should not spend a second
+choosing how to lay out memory.
+
 A timed choice can differ from one run to the next where the two layouts are close, and layouts
 round differently; `trainer.deterministic=true` therefore takes NCHW without timing, and a
 comparison across runs that must be bit for bit names the layout itself.
@@ -27,6 +31,7 @@ log = logging.getLogger("mnist_exp")
 
 WARM_STEPS, TIMED_STEPS, ROUNDS = 2, 4, 3
 LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+WORTH_TIMING = 10 * ROUNDS * len(LAYOUTS) * (WARM_STEPS + TIMED_STEPS)  # training steps
 MakeStep = Callable[[], tuple[torch.nn.Module, Callable[[torch.memory_format], None]]]
 
 
@@ -45,14 +50,24 @@ class LayoutChoice:
         return {"channels_last": self.channels_last, "ms_per_step": self.ms_per_step, "by": self.reason}
 
 
-def choose_layout(trainer_cfg: DictConfig, device: torch.device, make_step: MakeStep) -> LayoutChoice:
+def choose_layout(
+    trainer_cfg: DictConfig, device: torch.device, make_step: MakeStep, steps: int
+) -> LayoutChoice:
     """Resolve `trainer.channels_last` in place (auto -> true or false) and say how it was chosen.
-    `make_step()` gives a scratch network and a function taking one training step in a layout."""
+    `make_step()` gives a scratch network and a function taking one training step in a layout;
+    `steps` is how many training steps the run has ahead of it."""
     setting = trainer_cfg.channels_last
     if setting != "auto":
         return LayoutChoice(bool(setting), None, "set in the config")
     if trainer_cfg.deterministic:
         choice = LayoutChoice(False, None, "trainer.deterministic=true: NCHW, not timed")
+    elif steps < WORTH_TIMING:
+        choice = LayoutChoice(False, None, f"a run of {steps} training steps: NCHW, not timed")
+        log.info(
+            "Memory layout: nchw, not timed: %d training steps are too few to repay timing both "
+            "layouts (it pays from %d); trainer.channels_last=true chooses channels_last",
+            steps, WORTH_TIMING,
+        )  # fmt: skip
     else:
         timings = time_layouts(device, make_step)
         faster = min(timings, key=timings.get)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
-from mnist_exp.errors import UserError
+from mnist_exp.errors import ConfigError, UserError
 from mnist_exp.rundir.guard import (
     require_free,
     require_new_run_dir,
@@ -39,6 +39,17 @@ def _require_runnable(config: DictConfig) -> None:
         del task_config["hydra"]
     check_config(task_config)
     device_for(task_config.trainer.device)
+
+
+def _require_launchable(launcher: DictConfig) -> None:
+    """The packed launcher's own setting, checked before the sweep's directory is made: Hydra
+    builds the launcher only after that, and would wrap the refusal in its own message."""
+    if str(launcher.get("_target_", "")).endswith(".PackedLauncher"):
+        from mnist_exp.packing.plan import max_copies_problem
+
+        problem = max_copies_problem(launcher.max_copies)
+        if problem:
+            raise ConfigError(problem)
 
 
 @contextmanager
@@ -69,5 +80,6 @@ class CheckOutputDir(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         with _refusal_exits():
+            _require_launchable(config.hydra.launcher)
             require_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
             require_new_sweep_dir(config)

@@ -7,7 +7,8 @@ of a small CNN's training. Here every image is converted once, exactly as `ToTen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -27,6 +28,18 @@ class DeviceDataset:
     test_images: torch.Tensor
     test_labels: torch.Tensor
 
+    def in_layout(self, layout: torch.memory_format) -> DeviceDataset:
+        """The images in the memory layout the network trains in (the labels need none)."""
+        return replace(
+            self,
+            train_images=self.train_images.to(memory_format=layout),
+            val_images=self.val_images.to(memory_format=layout),
+            test_images=self.test_images.to(memory_format=layout),
+        )
+
+    def training_steps(self, epochs: int, batch_size: int) -> int:
+        return epochs * math.ceil(len(self.train_labels) / batch_size)
+
 
 def normalise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """uint8 [N, H, W] -> float32 [N, 1, H, W], the same arithmetic as ToTensor + Normalize."""
@@ -42,16 +55,15 @@ def split_indices(count: int, val_size: int, train_subset: int) -> tuple[torch.T
     return train, val
 
 
-def load_device_dataset(
-    data_cfg, device: torch.device, layout: torch.memory_format = torch.contiguous_format
-) -> DeviceDataset:
+def load_device_dataset(data_cfg, device: torch.device) -> DeviceDataset:
+    """The configured splits on `device`, NCHW (`DeviceDataset.in_layout` changes that)."""
     raw_dir = ensure_named(data_cfg.name, data_cfg.root)
     images, labels = load_split(raw_dir, train=True)
     test_images, test_labels = load_split(raw_dir, train=False)
     train, val = split_indices(len(labels), data_cfg.val_size, data_cfg.train_subset)
 
     def on_device(split_images: torch.Tensor) -> torch.Tensor:
-        return normalise(split_images, data_cfg.mean, data_cfg.std).to(device, memory_format=layout)
+        return normalise(split_images, data_cfg.mean, data_cfg.std).to(device)
 
     return DeviceDataset(
         train_images=on_device(images[train]),

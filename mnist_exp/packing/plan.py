@@ -27,6 +27,13 @@ class Group:
     alone_because: str | None = None
 
 
+def max_copies_problem(max_copies: object) -> str | None:
+    """Why `hydra.launcher.max_copies` cannot size a group, or None where it can."""
+    if isinstance(max_copies, int) and not isinstance(max_copies, bool) and max_copies >= 1:
+        return None
+    return f"hydra.launcher.max_copies={max_copies!r}: pack at least 1 copy (a whole number; 8 by default)"
+
+
 def plan_groups(configs: Sequence[dict], max_copies: int) -> list[Group]:
     """`configs`: each job's resolved task config (no `hydra`), in sweep order. Jobs alike but for
     their seed form a group of at most `max_copies`, in sweep order; a job that cannot pack forms

@@ -131,12 +131,14 @@ def _train_together(jobs: list[PackedJob], stop: StopRequests, held: ExitStack) 
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
     cfgs = [job.run_cfg for job in jobs]
+    data = load_device_dataset(cfg.data, device)
     scratch = probe_step(cfg, device, lambda: scratch_network(cfg, len(jobs), device), copies=len(jobs))
-    layout = choose_layout(cfg.trainer, device, scratch)  # timed packed, as it will train
+    steps = data.training_steps(cfg.trainer.epochs, cfg.data.batch_size)
+    layout = choose_layout(cfg.trainer, device, scratch, steps)  # timed packed, as it will train
     for other in cfgs[1:]:
         layout.apply(other.trainer)
+    data = data.in_layout(memory_format(cfg.trainer))
     log.info("Training %d jobs packed as one network: seeds %s", len(jobs), [c.seed for c in cfgs])
-    data = load_device_dataset(cfg.data, device, memory_format(cfg.trainer))
     pack = PackedTraining.build(cfgs, [job.saved for job in jobs], device, len(data.train_labels))
     trainers, recorders = [], []
     for k, job in enumerate(jobs):
