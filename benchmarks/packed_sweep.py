@@ -20,6 +20,7 @@ import contextlib
 import csv
 import json
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -67,12 +68,15 @@ def sweep(mode: str, seeds: int, epochs: int, extra: list[str]) -> dict:
         for process, log in zip(running, logs, strict=True):
             if process.returncode != 0:
                 raise SystemExit(f"{mode} sweep failed ({process.returncode}):\n{log.read_text()[-3000:]}")
-        accuracies, chosen = [], []
+        by_seed, chosen = {}, []
         for share in range(shares):
             sweep_dir = Path(cwd) / f"sweep{share}"
             with open(sweep_dir / "summary.csv") as handle:
-                accuracies += [float(row["final_test_acc"]) for row in csv.DictReader(handle)]
+                for row in csv.DictReader(handle):
+                    seed = int(re.search(r"\bseed=(\d+)", row["overrides"])[1])
+                    by_seed[seed] = float(row["final_test_acc"])
             chosen += layouts(sweep_dir)
+        accuracies = [by_seed[seed] for seed in sorted(by_seed)]
         return {"wall_s": round(wall, 1), "final_test_acc": accuracies, "layouts": chosen}
 
 
@@ -110,7 +114,9 @@ def main() -> None:
             result = sweep(mode, args.seeds, args.epochs, args.overrides)
             runs[mode].append(result)
             accuracy = result["final_test_acc"]
-            print(f"round {round_number} {mode:10s} {result['wall_s']:7.1f} s  final test % {accuracy}")
+            print(
+                f"round {round_number} {mode:10s} {result['wall_s']:7.1f} s  final test % by seed {accuracy}"
+            )
     medians = {mode: statistics.median(r["wall_s"] for r in results) for mode, results in runs.items()}
     report = {
         "cpu": cpu_model(),

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from mnist_exp.errors import Diverged
+from mnist_exp.packing.plan import ALONE_IN_ITS_SHARE
 from tests.conftest import run_cli, start_cli, wait_for_line
 from tests.test_sweeps import QUICK, job_dirs, metrics, summary_rows
 
@@ -39,7 +40,7 @@ def test_a_packed_sweep_leaves_each_job_a_run_of_its_own(tmp_path):
     assert [job.name for job in jobs] == ["0_seed=1", "1_seed=2", "2_seed=3"]
     output = result.stdout + result.stderr
     assert "#0,1 0_seed=1 1_seed=2: packed" in output
-    assert "#2 2_seed=3: alone, as the last of its seeds, over max_copies" in output
+    assert f"#2 2_seed=3: alone, as {ALONE_IN_ITS_SHARE}" in output
     assert "Training 2 jobs packed as one network: seeds [1, 2]" in output
     assert [row["status"] for row in summary_rows(sweep_dir)] == ["completed"] * 3
     for job in jobs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from mnist_exp.packing.plan import Group, differences_beyond_seed, plan_groups
+from mnist_exp.packing.plan import ALONE_IN_ITS_SHARE, Group, differences_beyond_seed, plan_groups
 
 
 def job(compose_config, *overrides: str) -> dict:
@@ -19,10 +19,18 @@ def test_jobs_alike_but_for_their_seed_pack_in_sweep_order_up_to_max_copies(comp
     assert plan_groups(configs, max_copies=8) == [Group((0, 1, 2)), Group((3, 4, 5))]
     assert plan_groups(configs, max_copies=2) == [
         Group((0, 1)),
-        Group((2,), "the last of its seeds, over max_copies"),
+        Group((2,), ALONE_IN_ITS_SHARE),
         Group((3, 4)),
-        Group((5,), "the last of its seeds, over max_copies"),
+        Group((5,), ALONE_IN_ITS_SHARE),
     ]
+
+
+def test_seeds_over_max_copies_split_into_the_fewest_groups_as_even_as_they_can_be(compose_config):
+    configs = [job(compose_config, f"seed={seed}") for seed in range(9)]
+    assert [g.jobs for g in plan_groups(configs, max_copies=8)] == [(0, 1, 2, 3, 4), (5, 6, 7, 8)]
+    assert [g.jobs for g in plan_groups(configs, max_copies=3)] == [(0, 1, 2), (3, 4, 5), (6, 7, 8)]
+    assert [g.jobs for g in plan_groups(configs, max_copies=4)] == [(0, 1, 2), (3, 4, 5), (6, 7, 8)]
+    assert [g.jobs for g in plan_groups(configs[:3], max_copies=1)] == [(0,), (1,), (2,)]
 
 
 def test_a_job_with_no_seed_sibling_or_an_option_that_cannot_pack_runs_alone_saying_why(compose_config):

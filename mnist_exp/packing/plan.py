@@ -8,6 +8,7 @@ runs as one network only where every copy would compute what it computes alone.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from mnist_exp.report.drift import flatten
 ELEMENTWISE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD")
 PACKABLE_MODELS = ("mnist_exp.models.ConvNet",)
 PER_COPY_KEYS = ("seed", "resume")
+ALONE_IN_ITS_SHARE = "its share of the seeds is one: more seeds than hydra.launcher.max_copies, split evenly"
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,9 @@ def max_copies_problem(max_copies: object) -> str | None:
 
 def plan_groups(configs: Sequence[dict], max_copies: int) -> list[Group]:
     """`configs`: each job's resolved task config (no `hydra`), in sweep order. Jobs alike but for
-    their seed form a group of at most `max_copies`, in sweep order; a job that cannot pack forms
-    a group of its own, with the reason."""
+    their seed are cut, in sweep order, into the fewest groups of at most `max_copies`, as even as
+    they can be (9 seeds: 5 and 4, not 8 and a lone one); a job that cannot pack forms a group of
+    its own, with the reason."""
     alike: dict[str, list[int]] = {}
     for index, config in enumerate(configs):
         alike.setdefault(_without_per_copy_keys(config), []).append(index)
@@ -49,10 +52,19 @@ def plan_groups(configs: Sequence[dict], max_copies: int) -> list[Group]:
         if reason is not None:
             groups += [Group((job,), reason) for job in jobs]
             continue
-        for start in range(0, len(jobs), max_copies):
-            chunk = tuple(jobs[start : start + max_copies])
-            groups.append(Group(chunk, None if len(chunk) > 1 else "the last of its seeds, over max_copies"))
+        for chunk in even_chunks(jobs, math.ceil(len(jobs) / max_copies)):
+            groups.append(Group(chunk, None if len(chunk) > 1 else ALONE_IN_ITS_SHARE))
     return sorted(groups, key=lambda group: group.jobs[0])
+
+
+def even_chunks(jobs: list[int], count: int) -> Iterator[tuple[int, ...]]:
+    """`jobs` cut into `count` runs of consecutive jobs whose sizes differ by at most one."""
+    size, longer = divmod(len(jobs), count)
+    start = 0
+    for chunk in range(count):
+        end = start + size + (chunk < longer)
+        yield tuple(jobs[start:end])
+        start = end
 
 
 def unpackable(config: dict) -> Iterator[str]:
