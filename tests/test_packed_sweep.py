@@ -146,6 +146,18 @@ def test_ctrl_c_saves_every_packed_job_and_they_resume_packed_again(tmp_path):
         assert f"from epoch 2, step {step}" in (job / "train.log").read_text()
 
 
+def test_resume_paths_without_checkpoints_fail_each_job_with_its_path_as_the_basic_launcher_does(tmp_path):
+    missing = [tmp_path / "gone_a", tmp_path / "gone_b"]
+    result = run_cli(*PACKED, f"resume='{missing[0]}','{missing[1]}'", "trainer.device=cpu", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    for job, path in zip(job_dirs(sweep_dir), missing, strict=True):
+        error = (job / "error.txt").read_text()
+        assert f"resume={path}: no checkpoint at {path}" in error, error
+        assert not (job / "checkpoints").exists() and not path.exists()
+
+
 def test_a_diverging_copy_ends_alone_while_the_others_finish(tmp_path, compose_config, monkeypatch):
     """Copy 1's weights go to NaN on the second step: its job ends `diverged` with its error, and
     the other two finish as usual."""
