@@ -1,22 +1,22 @@
 """One seed sweep, four ways: the wall time of a 4-seed V3 sweep under Hydra's basic launcher (one
 job after another in one process), `parallel` (2 worker processes x 1 thread), `packed` (the
-seeds trained as one packed network) and `packed-2x1` (two packed sweeps side by side, each with
-half the seeds and 1 thread), each a fresh `python -m mnist_exp -m ...` as a user types it.
+seeds trained as one packed network) and `packed-2w` (`hydra.launcher.workers=2`: two packed
+groups at once, each in a worker process with half the seeds and half the cores), each a fresh
+`python -m mnist_exp -m ...` as a user types it.
 
-Modes run interleaved (basic, parallel, packed, packed-2x1, then again) so that a machine that
+Modes run interleaved (basic, parallel, packed, packed-2w, then again) so that a machine that
 slows down or speeds up weighs on all of them alike; the median wall time per mode, the ratios,
-each job's final test accuracy and the memory layout each mode chose are printed and written as
-JSON.
+each job's final test accuracy (by seed) and the memory layout each mode chose are printed and
+written as JSON.
 
     python benchmarks/packed_sweep.py                                  # 4 seeds, V3, 3 epochs, 1 round
     python benchmarks/packed_sweep.py --rounds 2 --json outputs/packed_sweep.json
-    python benchmarks/packed_sweep.py --modes basic packed -- trainer.precision=bf16
+    python benchmarks/packed_sweep.py --modes parallel packed-2w -- trainer.precision=bf16
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import platform
@@ -37,54 +37,33 @@ MODES = {
     "basic": [],
     "parallel": ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "trainer.threads=1"],
     "packed": ["hydra/launcher=packed"],
-    "packed-2x1": ["hydra/launcher=packed", "trainer.threads=1"],
+    "packed-2w": ["hydra/launcher=packed", "hydra.launcher.workers=2"],
 }
-SIDE_BY_SIDE = {"packed-2x1": 2}  # sweeps started at once, each with its share of the seeds
 PACKED = {mode for mode in MODES if mode.startswith("packed")}
 
 
 def sweep(mode: str, seeds: int, epochs: int, extra: list[str]) -> dict:
-    """One fresh sweep (or several side by side) in a throwaway directory: the wall time until
-    all are done, jobs' accuracies and layouts."""
-    shares = SIDE_BY_SIDE.get(mode, 1)
-    seed_lists = [range(1 + share, seeds + 1, shares) for share in range(shares)]
+    """One fresh sweep in a throwaway directory: its wall time, jobs' accuracies and layouts."""
     with tempfile.TemporaryDirectory() as cwd:
-        commands = [
-            command(mode, share_seeds, epochs, f"sweep{share}", extra)
-            for share, share_seeds in enumerate(seed_lists)
-        ]
-        logs = [Path(cwd) / f"stderr{share}.txt" for share in range(shares)]  # files: a full pipe would stall
         started = time.perf_counter()
-        with contextlib.ExitStack() as files:
-            running = [
-                subprocess.Popen(
-                    argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=files.enter_context(log.open("w"))
-                )
-                for argv, log in zip(commands, logs, strict=True)
-            ]
-            for process in running:
-                process.wait()
+        done = subprocess.run(command(mode, seeds, epochs, extra), cwd=cwd, capture_output=True, text=True)
         wall = time.perf_counter() - started
-        for process, log in zip(running, logs, strict=True):
-            if process.returncode != 0:
-                raise SystemExit(f"{mode} sweep failed ({process.returncode}):\n{log.read_text()[-3000:]}")
-        by_seed, chosen = {}, []
-        for share in range(shares):
-            sweep_dir = Path(cwd) / f"sweep{share}"
-            with open(sweep_dir / "summary.csv") as handle:
-                for row in csv.DictReader(handle):
-                    seed = int(re.search(r"\bseed=(\d+)", row["overrides"])[1])
-                    by_seed[seed] = float(row["final_test_acc"])
-            chosen += layouts(sweep_dir)
+        if done.returncode != 0:
+            raise SystemExit(f"{mode} sweep failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        sweep_dir = Path(cwd) / "sweep"
+        by_seed = {}
+        with open(sweep_dir / "summary.csv") as handle:
+            for row in csv.DictReader(handle):
+                by_seed[int(re.search(r"\bseed=(\d+)", row["overrides"])[1])] = float(row["final_test_acc"])
         accuracies = [by_seed[seed] for seed in sorted(by_seed)]
-        return {"wall_s": round(wall, 1), "final_test_acc": accuracies, "layouts": chosen}
+        return {"wall_s": round(wall, 1), "final_test_acc": accuracies, "layouts": layouts(sweep_dir)}
 
 
-def command(mode: str, seeds: range, epochs: int, sweep_dir: str, extra: list[str]) -> list[str]:
+def command(mode: str, seeds: int, epochs: int, extra: list[str]) -> list[str]:
     return [
         sys.executable, "-m", "mnist_exp", "-m", *MODES[mode], "experiment=seed_v3",
-        f"trainer.epochs={epochs}", "trainer.device=cpu", f"hydra.sweep.dir={sweep_dir}",
-        f"seed={','.join(str(seed) for seed in seeds)}", *extra,
+        f"trainer.epochs={epochs}", "trainer.device=cpu", "hydra.sweep.dir=sweep",
+        f"seed={','.join(str(seed) for seed in range(1, seeds + 1))}", *extra,
     ]  # fmt: skip
 
 

@@ -33,6 +33,19 @@ def test_seeds_over_max_copies_split_into_the_fewest_groups_as_even_as_they_can_
     assert [g.jobs for g in plan_groups(configs[:3], max_copies=1)] == [(0,), (1,), (2,)]
 
 
+def test_workers_get_a_group_each_where_there_are_seeds_enough(compose_config):
+    configs = [job(compose_config, f"seed={seed}") for seed in range(9)]
+    assert [g.jobs for g in plan_groups(configs[:4], max_copies=8, workers=2)] == [(0, 1), (2, 3)]
+    assert [g.jobs for g in plan_groups(configs, max_copies=8, workers=2)] == [(0, 1, 2, 3, 4), (5, 6, 7, 8)]
+    assert [g.jobs for g in plan_groups(configs, max_copies=2, workers=2)] == [
+        (0, 1), (2, 3), (4, 5), (6, 7), (8,)
+    ]  # fmt: skip
+    assert plan_groups(configs[:2], max_copies=8, workers=3) == [
+        Group((0,), ALONE_IN_ITS_SHARE),
+        Group((1,), ALONE_IN_ITS_SHARE),
+    ]
+
+
 def test_a_job_with_no_seed_sibling_or_an_option_that_cannot_pack_runs_alone_saying_why(compose_config):
     lone = [job(compose_config, "optimizer.lr=0.1"), job(compose_config, "optimizer.lr=0.2")]
     reason = "no other job of this sweep differs from it only in seed"
@@ -62,14 +75,17 @@ def test_saved_configs_are_compared_key_by_key_but_seed_and_resume(compose_confi
     assert differences_beyond_seed([first, second]) == ["optimizer.lr"]
 
 
-def test_max_copies_below_one_is_refused_with_its_key_and_a_non_zero_exit(tmp_path):
+def test_max_copies_or_workers_below_one_are_refused_with_their_key_and_a_non_zero_exit(tmp_path):
     from tests.conftest import run_cli
 
-    for value, shown in (("0", "0"), ("two", "'two'")):
-        result = run_cli(
-            "-m", "hydra/launcher=packed", "seed=1,2", f"hydra.launcher.max_copies={value}", cwd=tmp_path
-        )
+    cases = {
+        "max_copies=0": "max_copies=0: pack at least 1 copy",
+        "max_copies=two": "max_copies='two': pack at least 1 copy",
+        "workers=0": "workers=0: train in at least 1 process",
+    }
+    for setting, message in cases.items():
+        result = run_cli("-m", "hydra/launcher=packed", "seed=1,2", f"hydra.launcher.{setting}", cwd=tmp_path)
         assert result.returncode == 2, result.stderr[-3000:]
-        assert f"Error: hydra.launcher.max_copies={shown}: pack at least 1 copy" in result.stderr
+        assert f"Error: hydra.launcher.{message}" in result.stderr
         assert "Error in call to target" not in result.stderr, "one message, not Hydra's wrapping"
         assert not (tmp_path / "multirun").exists(), "refused before the sweep's directory is made"

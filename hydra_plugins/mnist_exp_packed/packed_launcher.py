@@ -4,6 +4,7 @@ Hydra's own launchers hand each job to `run_job`, which trains one job at a time
 for every job what `run_job` does (its directory, `.hydra/` files, log file, callbacks and
 `JobReturn`), then trains each group of jobs together (`mnist_exp.packing.run`), routing every
 job's log lines to its own log file. Jobs that cannot pack run one after another, saying why.
+With `workers` above 1, the groups train that many at a time in worker processes (`workers.py`).
 
 Hydra loads launchers only from the `hydra_plugins` package, so this one lives there; what it
 runs lives in `mnist_exp.packing`.
@@ -25,8 +26,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from hydra_plugins.mnist_exp_packed.workers import launch_in_workers
 from mnist_exp.errors import ResumeError, Stopped
-from mnist_exp.packing.plan import Group, max_copies_problem, plan_groups
+from mnist_exp.packing.plan import Group, launcher_problem, plan_groups
 from mnist_exp.packing.run import PackedJob, run_group
 from mnist_exp.rundir.layout import run_dir_of
 from mnist_exp.rundir.signals import StoppedAsItFinished, StopRequests
@@ -35,11 +37,11 @@ log = logging.getLogger("mnist_exp")
 
 
 class PackedLauncher(Launcher):
-    def __init__(self, max_copies: int = 8) -> None:
-        problem = max_copies_problem(max_copies)  # the preflight refused it first, on the command line
+    def __init__(self, max_copies: int = 8, workers: int = 1) -> None:
+        problem = launcher_problem(max_copies, workers)  # the preflight refused it first, on the command line
         if problem:
             raise ValueError(problem)
-        self.max_copies = max_copies
+        self.max_copies, self.workers = max_copies, workers
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -52,7 +54,16 @@ class PackedLauncher(Launcher):
         self._log_as_launcher()
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = [self._job_config(list(o), initial_job_idx + i) for i, o in enumerate(job_overrides)]
-        groups = plan_groups([self._task_config(config) for config in configs], self.max_copies)
+        groups = plan_groups([self._task_config(config) for config in configs], self.max_copies, self.workers)
+        if self.workers > 1:
+            log.info(
+                "Launching %d jobs in %d groups, %d worker processes at a time",
+                len(configs),
+                len(groups),
+                self.workers,
+            )
+            returns = launch_in_workers(self, groups, configs)
+            return [returns[i] for i in range(len(configs))]
         log.info("Launching %d jobs in %d packed groups", len(configs), len(groups))
         returns: dict[int, JobReturn] = {}
         for group in groups:

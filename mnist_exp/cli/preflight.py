@@ -42,12 +42,12 @@ def _require_runnable(config: DictConfig) -> None:
 
 
 def _require_launchable(launcher: DictConfig) -> None:
-    """The packed launcher's own setting, checked before the sweep's directory is made: Hydra
+    """The packed launcher's own settings, checked before the sweep's directory is made: Hydra
     builds the launcher only after that, and would wrap the refusal in its own message."""
     if str(launcher.get("_target_", "")).endswith(".PackedLauncher"):
-        from mnist_exp.packing.plan import max_copies_problem
+        from mnist_exp.packing.plan import launcher_problem
 
-        problem = max_copies_problem(launcher.max_copies)
+        problem = launcher_problem(launcher.max_copies, launcher.workers)
         if problem:
             raise ConfigError(problem)
 

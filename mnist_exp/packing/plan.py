@@ -18,7 +18,7 @@ from mnist_exp.report.drift import flatten
 ELEMENTWISE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD")
 PACKABLE_MODELS = ("mnist_exp.models.ConvNet",)
 PER_COPY_KEYS = ("seed", "resume")
-ALONE_IN_ITS_SHARE = "its share of the seeds is one: more seeds than hydra.launcher.max_copies, split evenly"
+ALONE_IN_ITS_SHARE = "its share of the seeds is one (the seeds split evenly by max_copies and workers)"
 
 
 @dataclass(frozen=True)
@@ -29,18 +29,28 @@ class Group:
     alone_because: str | None = None
 
 
-def max_copies_problem(max_copies: object) -> str | None:
-    """Why `hydra.launcher.max_copies` cannot size a group, or None where it can."""
-    if isinstance(max_copies, int) and not isinstance(max_copies, bool) and max_copies >= 1:
-        return None
-    return f"hydra.launcher.max_copies={max_copies!r}: pack at least 1 copy (a whole number; 8 by default)"
+def launcher_problem(max_copies: object, workers: object) -> str | None:
+    """What is wrong with the packed launcher's settings, or None."""
+    if not _at_least_one(max_copies):
+        return (
+            f"hydra.launcher.max_copies={max_copies!r}: pack at least 1 copy (a whole number; 8 by default)"
+        )
+    if not _at_least_one(workers):
+        return (
+            f"hydra.launcher.workers={workers!r}: train in at least 1 process (a whole number; 1 by default)"
+        )
+    return None
 
 
-def plan_groups(configs: Sequence[dict], max_copies: int) -> list[Group]:
+def _at_least_one(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def plan_groups(configs: Sequence[dict], max_copies: int, workers: int = 1) -> list[Group]:
     """`configs`: each job's resolved task config (no `hydra`), in sweep order. Jobs alike but for
-    their seed are cut, in sweep order, into the fewest groups of at most `max_copies`, as even as
-    they can be (9 seeds: 5 and 4, not 8 and a lone one); a job that cannot pack forms a group of
-    its own, with the reason."""
+    their seed are cut, in sweep order, into the fewest groups of at most `max_copies`, and at
+    least `workers` so that every worker process gets one, as even as they can be (9 seeds: 5 and
+    4, not 8 and a lone one); a job that cannot pack forms a group of its own, with the reason."""
     alike: dict[str, list[int]] = {}
     for index, config in enumerate(configs):
         alike.setdefault(_without_per_copy_keys(config), []).append(index)
@@ -52,7 +62,8 @@ def plan_groups(configs: Sequence[dict], max_copies: int) -> list[Group]:
         if reason is not None:
             groups += [Group((job,), reason) for job in jobs]
             continue
-        for chunk in even_chunks(jobs, math.ceil(len(jobs) / max_copies)):
+        count = max(math.ceil(len(jobs) / max_copies), min(workers, len(jobs)))
+        for chunk in even_chunks(jobs, count):
             groups.append(Group(chunk, None if len(chunk) > 1 else ALONE_IN_ITS_SHARE))
     return sorted(groups, key=lambda group: group.jobs[0])
 
