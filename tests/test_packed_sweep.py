@@ -180,6 +180,30 @@ def test_workers_train_the_groups_in_processes_of_their_own_and_a_signal_to_the_
         assert not (job / "error.txt").exists(), job.name
 
 
+def test_a_worker_killed_outright_fails_its_own_jobs_saying_so_while_the_other_group_finishes(tmp_path):
+    long_jobs = ["trainer.epochs=2", "data.train_subset=3000", "data.batch_size=32"]
+    process = start_cli(
+        *PACKED, "hydra.launcher.workers=2", "seed=1,2,3,4", *QUICK[2:], *long_jobs, cwd=tmp_path
+    )
+    wait_for_line(process, "Epoch 1/2 |")
+    children = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert len(children) == 2, children
+    os.kill(int(children[0]), signal.SIGKILL)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 1, output[-3000:]
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    jobs = job_dirs(sweep_dir)
+    killed = [job for job in jobs if (job / "error.txt").exists()]
+    assert killed in (jobs[:2], jobs[2:]), "the killed worker's group, both its jobs"
+    numbers = "[0, 1]" if killed == jobs[:2] else "[2, 3]"
+    for job in killed:
+        error = (job / "error.txt").read_text()
+        assert f"the worker process training jobs {numbers} ended with exit code -9 before reporting" in error
+    assert [metrics(job)["status"] for job in jobs if job not in killed] == ["completed", "completed"]
+
+
 def test_resume_paths_without_checkpoints_fail_each_job_with_its_path_as_the_basic_launcher_does(tmp_path):
     missing = [tmp_path / "gone_a", tmp_path / "gone_b"]
     result = run_cli(*PACKED, f"resume='{missing[0]}','{missing[1]}'", "trainer.device=cpu", cwd=tmp_path)
