@@ -137,11 +137,8 @@ def train_from(cfg: DictConfig, saved: dict | None, job: Job, stop: StopRequests
     from hydra.utils import instantiate
 
     from mnist_exp.accel.device import prepare_device
-    from mnist_exp.accel.layout import choose_layout
-    from mnist_exp.accel.precision import memory_format
     from mnist_exp.cli.checks import device_for
-    from mnist_exp.data.tensors import load_device_dataset
-    from mnist_exp.engine.probe import probe_step
+    from mnist_exp.engine.probe import load_in_chosen_layout, probe_step
     from mnist_exp.engine.state import TrainingState
     from mnist_exp.engine.trainer import Trainer
     from mnist_exp.monitor import console
@@ -150,12 +147,7 @@ def train_from(cfg: DictConfig, saved: dict | None, job: Job, stop: StopRequests
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
     log.info("Loading %s onto %s", cfg.data.name, device)
-    data = load_device_dataset(cfg.data, device)
-    steps = data.training_steps(cfg.trainer.epochs, cfg.data.batch_size)
-    layout = choose_layout(
-        cfg.trainer, device, probe_step(cfg, device, lambda: instantiate(cfg.model)), steps
-    )
-    data = data.in_layout(memory_format(cfg.trainer))
+    data, layout = load_in_chosen_layout(cfg, device, probe_step(cfg, device, lambda: instantiate(cfg.model)))
     console.show_config(cfg)
     log.info("Instantiating model <%s>", cfg.model._target_)
     state = TrainingState.fresh(cfg, device, len(data.train_labels))

@@ -46,13 +46,15 @@ class Worker:
     results: Path
 
     @classmethod
-    def start(cls, launcher, group: Group, configs: list[DictConfig], threads: int) -> Worker:
+    def start(
+        cls, launcher, sweep: DictConfig, group: Group, configs: list[DictConfig], threads: int
+    ) -> Worker:
         """A process training `group`, whose jobs' configs are `configs` (in sweep order)."""
         handle, payload_path = tempfile.mkstemp(prefix="mnist-exp-packed-", suffix=".payload")
         os.close(handle)
         results = Path(payload_path).with_suffix(".returns")
         payload = {
-            "sweep": _with_literal_sweep_dir(launcher.config),
+            "sweep": sweep,
             "jobs": configs,
             "numbers": list(group.jobs),
             "max_copies": launcher.max_copies,
@@ -90,6 +92,7 @@ def launch_in_workers(launcher, groups: list[Group], configs: list[DictConfig]) 
     import torch
 
     threads = max(1, torch.get_num_threads() // launcher.workers)  # torch's count of this machine's cores
+    sweep = _with_literal_sweep_dir(launcher.config)
     resolved = [_with_literal_sweep_dir(config) for config in configs]
     waiting, running, returns = list(groups), [], {}
     with _HandedOn(running) as signals:
@@ -97,7 +100,8 @@ def launch_in_workers(launcher, groups: list[Group], configs: list[DictConfig]) 
             while waiting and len(running) < launcher.workers and not signals.received:
                 group = waiting.pop(0)
                 launcher._describe(group, configs)
-                running.append(Worker.start(launcher, group, [resolved[i] for i in group.jobs], threads))
+                jobs = [resolved[i] for i in group.jobs]
+                running.append(Worker.start(launcher, sweep, group, jobs, threads))
             if not running:
                 break
             time.sleep(POLL_S)

@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from mnist_exp.accel.precision import autocast
+from mnist_exp.accel.layout import LayoutChoice, choose_layout
+from mnist_exp.accel.precision import autocast, memory_format
+from mnist_exp.data.tensors import DeviceDataset, load_device_dataset
 from mnist_exp.engine.optim import build_optimizer
 
 IMAGE_SIZE, CLASSES = 28, 10
@@ -41,3 +43,15 @@ def probe_step(
         return network, step
 
     return make
+
+
+def load_in_chosen_layout(
+    cfg: DictConfig, device: torch.device, make_step
+) -> tuple[DeviceDataset, LayoutChoice]:
+    """The run's data on `device`, in the memory layout `trainer.channels_last` names or, for
+    `auto`, the one `make_step`'s timed scratch steps chose (the config is resolved to it). The
+    data is loaded first: how many steps the run has decides whether timing is worth it."""
+    data = load_device_dataset(cfg.data, device)
+    steps = data.training_steps(cfg.trainer.epochs, cfg.data.batch_size)
+    layout = choose_layout(cfg.trainer, device, make_step, steps)
+    return data.in_layout(memory_format(cfg.trainer)), layout

@@ -117,11 +117,8 @@ def _why_not_together(jobs: list[PackedJob]) -> str | None:
 
 def _train_together(jobs: list[PackedJob], stop: StopRequests, held: ExitStack) -> None:
     from mnist_exp.accel.device import prepare_device
-    from mnist_exp.accel.layout import choose_layout
-    from mnist_exp.accel.precision import memory_format
     from mnist_exp.cli.checks import device_for
-    from mnist_exp.data.tensors import load_device_dataset
-    from mnist_exp.engine.probe import probe_step
+    from mnist_exp.engine.probe import load_in_chosen_layout, probe_step
     from mnist_exp.engine.trainer import Trainer
     from mnist_exp.monitor import console
     from mnist_exp.monitor.recorder import Recorder
@@ -131,13 +128,10 @@ def _train_together(jobs: list[PackedJob], stop: StopRequests, held: ExitStack) 
     device = device_for(cfg.trainer.device)
     prepare_device(cfg.trainer, device)
     cfgs = [job.run_cfg for job in jobs]
-    data = load_device_dataset(cfg.data, device)
     scratch = probe_step(cfg, device, lambda: scratch_network(cfg, len(jobs), device), copies=len(jobs))
-    steps = data.training_steps(cfg.trainer.epochs, cfg.data.batch_size)
-    layout = choose_layout(cfg.trainer, device, scratch, steps)  # timed packed, as it will train
+    data, layout = load_in_chosen_layout(cfg, device, scratch)  # timed packed, as it will train
     for other in cfgs[1:]:
         layout.apply(other.trainer)
-    data = data.in_layout(memory_format(cfg.trainer))
     log.info("Training %d jobs packed as one network: seeds %s", len(jobs), [c.seed for c in cfgs])
     pack = PackedTraining.build(cfgs, [job.saved for job in jobs], device, len(data.train_labels))
     trainers, recorders = [], []
