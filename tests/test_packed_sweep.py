@@ -146,33 +146,34 @@ def test_ctrl_c_saves_every_packed_job_and_they_resume_packed_again(tmp_path):
         assert f"from epoch 2, step {step}" in (job / "train.log").read_text()
 
 
-def test_workers_train_the_groups_in_processes_of_their_own_and_a_signal_to_the_launcher_stops_them_all(
-    tmp_path,
-):
+def test_workers_train_the_groups_at_once_in_processes_of_their_own(tmp_path):
     """`hydra.launcher.workers=2`: seeds 1-4 make two groups, trained at once in two worker
-    processes, each job a run of its own; SIGINT sent to the launcher alone (as by `kill`) reaches
-    both workers, which save every job and say how to resume it, and nothing is called failed."""
-    (tmp_path / "quick").mkdir()
-    quick = run_cli(*PACKED, "hydra.launcher.workers=2", "seed=1,2,3,4", *QUICK, cwd=tmp_path / "quick")
+    processes, each job a run of its own."""
+    quick = run_cli(*PACKED, "hydra.launcher.workers=2", "seed=1,2,3,4", *QUICK, cwd=tmp_path)
     assert quick.returncode == 0, quick.stderr[-3000:]
     output = quick.stdout + quick.stderr
     assert "Launching 4 jobs in 2 groups, 2 worker processes at a time" in output
     for seeds in ("[1, 2]", "[3, 4]"):
         assert f"Training 2 jobs packed as one network: seeds {seeds}" in output
-    (sweep_dir,) = (tmp_path / "quick" / "multirun").iterdir()
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
     assert [row["status"] for row in summary_rows(sweep_dir)] == ["completed"] * 4
     for job in job_dirs(sweep_dir):
         assert (job / "train.log").read_text().count("Epoch 1/1 |") == 1, job.name
 
+
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_launcher_alone_stops_every_worker_with_its_jobs_saved(tmp_path, stop, exit_code):
+    """Sent to the launcher alone (as by `kill`), SIGINT or SIGTERM reaches both workers, which
+    save every job and say how to resume it; nothing is called failed."""
     long_jobs = ["trainer.epochs=2", "data.train_subset=6000", "data.batch_size=32"]
     process = start_cli(
         *PACKED, "hydra.launcher.workers=2", "seed=1,2,3,4", *QUICK[2:], *long_jobs, cwd=tmp_path
     )
     wait_for_line(process, "Epoch 1/2 |")
     time.sleep(1)
-    process.send_signal(signal.SIGINT)  # the launcher only: it hands the signal on
+    process.send_signal(stop)  # the launcher only: it hands the signal on
     output = process.communicate(timeout=120)[0]
-    assert process.returncode == 130, output[-3000:]
+    assert process.returncode == exit_code, output[-3000:]
     assert output.count("the state of all 2 packed jobs is saved") == 2 and "Traceback" not in output
     (sweep_dir,) = (tmp_path / "multirun").iterdir()
     for job in job_dirs(sweep_dir):

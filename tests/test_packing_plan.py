@@ -82,6 +82,7 @@ def test_max_copies_or_workers_below_one_are_refused_with_their_key_and_a_non_ze
         "max_copies=0": "max_copies=0: pack at least 1 copy",
         "max_copies=two": "max_copies='two': pack at least 1 copy",
         "workers=0": "workers=0: train in at least 1 process",
+        "workers=two": "workers='two': train in at least 1 process",
     }
     for setting, message in cases.items():
         result = run_cli("-m", "hydra/launcher=packed", "seed=1,2", f"hydra.launcher.{setting}", cwd=tmp_path)
