@@ -1,5 +1,6 @@
 """The CUDA path: no host sync inside a training epoch, eager or graphed; the graphed step takes
-the same updates as the eager one; real runs with every option on, graphed and not.
+the same updates as the eager one; real runs with every option on, graphed and not; packed seeds
+faithful to their runs alone, and a packed sweep whose checkpoints load on the CPU.
 
 Skipped on machines without CUDA (CI has none); run them where a GPU is: `pytest tests/test_cuda.py`.
 """
@@ -191,3 +192,62 @@ def test_two_deterministic_runs_on_cuda_are_bit_identical(tmp_path):
         assert provenance["attempts"][-1]["cublas_workspace_config"] == ":4096:8"
         states.append(torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)["model"])
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def test_packed_copies_on_cuda_start_from_their_runs_weights_and_take_their_first_step(compose_config):
+    """On the GPU too: each packed copy's initial weights are its seed's run alone, its dropout
+    generator starts where that run's (CUDA's global one) would, and with dropout off its first
+    step's loss and gradients are the run's, up to float rounding (TF32 off)."""
+    from mnist_exp.engine.state import TrainingState
+    from mnist_exp.packing.network import copy_slices, copy_state, per_copy_cross_entropy
+    from mnist_exp.packing.training import PackedTraining
+
+    device, count, batch = torch.device("cuda"), 256, 32
+    cfgs = [
+        compose_config("model=v3", "model.dropout=0.0", f"seed={seed}", f"data.batch_size={batch}")
+        for seed in (1, 2)
+    ]
+    pack = PackedTraining.build(cfgs, [None, None], device, count)
+    packed_initial = [copy_state(pack.network, k) for k in range(len(cfgs))]
+    images = torch.randn(count, 1, 28, 28, device=device)
+    labels = torch.randint(0, 10, (count,), device=device)
+    orders = [state.start_epoch().order[:batch] for state in pack.states]
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
+        pack.network.train()
+        logits = pack.network(torch.cat([images[order] for order in orders], dim=1))
+        losses = per_copy_cross_entropy(logits, torch.stack([labels[order] for order in orders], dim=1))
+        losses.sum().backward()
+        gradients = {name: parameter.grad for name, parameter in pack.network.named_parameters()}
+        for k, cfg in enumerate(cfgs):
+            alone = TrainingState.fresh(cfg, device, count)
+            assert pack.dropout[k].device.type == "cuda"
+            assert torch.equal(pack.dropout[k].get_state(), torch.cuda.get_rng_state())
+            initial = alone.model.state_dict()
+            assert all(torch.equal(packed_initial[k][name], initial[name]) for name in initial)
+            alone.model.train()
+            loss = torch.nn.functional.cross_entropy(alone.model(images[orders[k]]), labels[orders[k]])
+            loss.backward()
+            assert losses[k].item() == pytest.approx(loss.item(), abs=1e-5), f"copy {k}: loss"
+            own = copy_slices(pack.network, k, gradients)
+            for name, parameter in alone.model.named_parameters():
+                torch.testing.assert_close(own[name], parameter.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_a_packed_sweep_on_cuda_saves_runs_that_load_on_the_cpu(tmp_path):
+    """Seeds 1 and 2 packed on the GPU in bf16 and channels_last: each job completes as a run of its
+    own on CUDA, and its checkpoint loads into a CPU model that predicts as the job scored."""
+    result = run_cli(
+        "-m", "hydra/launcher=packed", "experiment=v3_plus", "seed=1,2", "trainer.device=cuda",
+        "trainer.precision=bf16", "trainer.channels_last=true", "trainer.epochs=2", "data.train_subset=5000",
+        "data.val_size=1000", "hydra.sweep.dir=sweep", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Training 2 jobs packed as one network: seeds [1, 2]" in result.stdout + result.stderr
+    for job in sorted((tmp_path / "sweep").glob("*_seed=*")):
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert metrics["status"] == "completed" and metrics["device"].startswith("cuda"), job.name
+        assert metrics["final_val_acc"] > 80 and metrics["final_test_acc"] > 80
+        saved = resume_checkpoint(str(job))
+        model = instantiate(OmegaConf.create(saved["config"]["model"]))
+        model.load_state_dict(saved["model"])
+        assert model(torch.randn(4, 1, 28, 28)).shape == (4, 10)
