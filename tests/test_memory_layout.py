@@ -49,6 +49,30 @@ def test_auto_keeps_the_faster_layout_and_leaves_the_random_state_as_it_was(slow
     assert set(timings) == {"nchw", "channels_last"} and timings["nchw"] != timings["channels_last"]
 
 
+def test_a_layout_slowed_in_most_of_its_rounds_still_wins_on_its_fastest_round():
+    """Other work on the machine can only add time: channels_last, faster at heart but slowed in
+    all rounds but the last (a median would pick NCHW), is still chosen."""
+    per_round = WARM_STEPS + TIMED_STEPS
+    calls = []
+
+    def make():
+        def step(layout):
+            calls.append(layout)
+            if layout == torch.contiguous_format:
+                time.sleep(0.004)
+            elif calls.count(torch.channels_last) <= (ROUNDS - 1) * per_round:
+                time.sleep(0.010)  # a busy machine, in this layout's first rounds
+            else:
+                time.sleep(0.0005)
+
+        return torch.nn.Conv2d(1, 2, 3), step
+
+    choice = choose_layout(trainer(), CPU, make, steps=WORTH_TIMING)
+    assert choice.channels_last is True
+    timings = choice.record()["ms_per_step"]
+    assert timings["channels_last"] < 2 < timings["nchw"], timings
+
+
 @pytest.mark.parametrize("setting", [True, False])
 def test_a_layout_set_in_the_config_is_kept_without_timing(setting):
     calls = []

@@ -3,9 +3,11 @@
 Which layout wins depends on the machine: on a 2-core AMD EPYC with native bf16, channels_last
 made V3's CPU step 1.2-1.65x faster, on an Intel Xeon without it 0.93x. So a run set to `auto`
 (the default) measures: a scratch copy of its network and optimizer takes warm steps on random
-data in both layouts, interleaved, with torch's random state kept as it was (the run's weights
-and dropout masks do not depend on the timing). The choice and its timings are logged and kept in
-provenance.json; the run's config carries the choice from then on, so a resumed run keeps it.
+data in both layouts, interleaved, and each layout is judged by its fastest round, since other
+work on the machine can only slow a round down; torch's random state is kept as it was (the run's
+weights and dropout masks do not depend on the timing). The choice and its timings are logged and
+kept in provenance.json; the run's config carries the choice from then on, so a resumed run keeps
+it.
 
 A run too short to repay the timing (fewer than `WORTH_TIMING` training steps, ten times the
 steps the timing takes) keeps NCHW untimed: a one-step check of a config should not spend a second
@@ -19,7 +21,6 @@ comparison across runs that must be bit for bit names the layout itself.
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ MakeStep = Callable[[], tuple[torch.nn.Module, Callable[[torch.memory_format], N
 @dataclass(frozen=True)
 class LayoutChoice:
     channels_last: bool
-    ms_per_step: dict[str, float] | None  # median per layout; None when not timed
+    ms_per_step: dict[str, float] | None  # the fastest round's, per layout; None when not timed
     reason: str
 
     def apply(self, trainer_cfg: DictConfig) -> None:
@@ -82,23 +83,32 @@ def choose_layout(
 
 
 def time_layouts(device: torch.device, make_step: MakeStep) -> dict[str, float]:
-    """Median milliseconds per step for each layout, rounds interleaved so that a machine that
-    speeds up or slows down as it goes weighs on both alike."""
+    """Milliseconds per step for each layout in its fastest round, kept because interference only
+    ever adds time: under bursts of other load, medians chose the slower layout far more often than
+    fastest rounds did (`benchmarks/layout_choice.py`; figures in docs/speed.md)."""
+    return {name: round(min(times), 2) for name, times in layout_rounds(device, make_step).items()}
+
+
+def layout_rounds(
+    device: torch.device, make_step: MakeStep, rounds: int = ROUNDS, timed_steps: int = TIMED_STEPS
+) -> dict[str, list[float]]:
+    """Milliseconds per step, per layout and round, the rounds interleaved so that a machine that
+    speeds up or slows down as it goes weighs on both alike; torch's random state is restored."""
     samples: dict[str, list[float]] = {name: [] for name in LAYOUTS}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         network, step = make_step()
-        for _round in range(ROUNDS):
+        for _round in range(rounds):
             for name, layout in LAYOUTS.items():
                 network.to(memory_format=layout)
                 for _ in range(WARM_STEPS):
                     step(layout)
                 synchronize(device)
                 started = time.perf_counter()
-                for _ in range(TIMED_STEPS):
+                for _ in range(timed_steps):
                     step(layout)
                 synchronize(device)
-                samples[name].append((time.perf_counter() - started) * 1000 / TIMED_STEPS)
-    return {name: round(statistics.median(times), 2) for name, times in samples.items()}
+                samples[name].append((time.perf_counter() - started) * 1000 / timed_steps)
+    return samples
 
 
 def synchronize(device: torch.device) -> None:
