@@ -235,7 +235,7 @@ def test_packed_copies_on_cuda_start_from_their_runs_weights_and_take_their_firs
 
 def test_a_packed_sweep_on_cuda_saves_runs_that_load_on_the_cpu(tmp_path):
     """Seeds 1 and 2 packed on the GPU in bf16 and channels_last: each job completes as a run of its
-    own on CUDA, and its checkpoint loads into a CPU model that predicts as the job scored."""
+    own on CUDA, and its checkpoint loads into a CPU model that runs."""
     result = run_cli(
         "-m", "hydra/launcher=packed", "experiment=v3_plus", "seed=1,2", "trainer.device=cuda",
         "trainer.precision=bf16", "trainer.channels_last=true", "trainer.epochs=2", "data.train_subset=5000",
