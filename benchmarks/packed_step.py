@@ -15,6 +15,8 @@ the rest bounds what packing can gain on that CPU.
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import json
 import statistics
 import sys
@@ -22,16 +24,14 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from torch.profiler import ProfilerActivity, profile
 
 import mnist_exp.train  # noqa: F401  (registers the config schemas)
-from mnist_exp.accel.precision import autocast, cpu_has_native_bf16
-from mnist_exp.engine.optim import build_optimizer
+from mnist_exp.accel.precision import cpu_has_native_bf16
+from mnist_exp.engine.probe import probe_step
 from mnist_exp.monitor.provenance import cpu_model
-from mnist_exp.packing.network import per_copy_cross_entropy
 from mnist_exp.packing.training import scratch_network
 
 CPU = torch.device("cpu")
@@ -54,28 +54,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def step_function(cfg, copies: int, precision: str):
     """One warm training step of `copies` packed networks (0: one network, unpacked), channels_last,
-    on a fixed random batch of the config's size per copy; returns it and its images per step."""
-    batch = cfg.data.batch_size
+    as the start-up layout timing takes it (`engine.probe.probe_step`: the config's batch size per
+    copy, random data); returns it and its images per step."""
+    cfg = copy.deepcopy(cfg)
+    cfg.trainer.precision = precision
     if copies == 0:
-        network = instantiate(cfg.model)
-        inputs, labels = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
-        loss_of = lambda logits: F.cross_entropy(logits, labels)  # noqa: E731
+        make = probe_step(cfg, CPU, lambda: instantiate(cfg.model))
     else:
-        network = scratch_network(cfg, copies, CPU)
-        inputs, labels = torch.randn(batch, copies, 28, 28), torch.randint(0, 10, (batch, copies))
-        loss_of = lambda logits: per_copy_cross_entropy(logits, labels).sum()  # noqa: E731
-    network = network.to(memory_format=torch.channels_last).train()
-    inputs = inputs.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg.optimizer, network)
-
-    def step() -> None:
-        with autocast(precision, CPU):
-            loss = loss_of(network(inputs))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step, batch * max(copies, 1)
+        make = probe_step(cfg, CPU, lambda: scratch_network(cfg, copies, CPU), copies=copies)
+    network, step = make()
+    network.to(memory_format=torch.channels_last).train()
+    return functools.partial(step, torch.channels_last), cfg.data.batch_size * max(copies, 1)
 
 
 def measure(step, images: int, steps: int) -> dict[str, float]:
